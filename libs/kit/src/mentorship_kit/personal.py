@@ -1,0 +1,354 @@
+"""Personal data sealed with a key per data subject, and erased by destroying that key.
+
+Crypto-shredding: events are immutable and copied everywhere (the event store, NATS
+JetStream, consumers' dead letters, webhook deliveries, backups), so personal data
+cannot be deleted from them. Instead every personal field (``personal_paths()`` of the
+contract) is encrypted with a data key of its data subject before the event is stored.
+The keys live in one table of the producing service's database, wrapped by a master
+key from the environment, and never in an event. Erasing a subject deletes their key:
+every copy of every sealed value becomes unreadable at once, and opens as ``None``.
+
+Cipher: AES-256-GCM from ``cryptography``, a random 96-bit nonce per value, and the
+subject id plus field path as associated data, so a sealed value cannot be moved to
+another person or field. A sealed value is the string ``pd1.<base64url(nonce|ct)>``.
+
+Keys are fetched once per subject per call (one query for a whole batch) and are not
+cached between transactions: an erasure takes effect for the next transaction of every
+process, with nothing to invalidate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from opentelemetry import trace
+from prometheus_client import Counter
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mentorship_contracts import EventContract, EventRegistry, registry
+from mentorship_contracts.base import FieldPath
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+PREFIX: Final = "pd1."
+KEY_BYTES: Final = 32
+_NONCE_BYTES: Final = 12
+KEYS_TABLE: Final = "personal_data_keys"
+
+ERASURES = Counter(
+    "mentorship_personal_data_erasures_total",
+    "Erasure requests of a data subject's personal data, by outcome.",
+    ["service", "outcome"],
+)
+KEYS_CREATED = Counter(
+    "mentorship_personal_data_keys_created_total",
+    "Data keys created for new data subjects.",
+    ["service"],
+)
+
+
+class PersonalDataError(RuntimeError):
+    """A sealed value cannot be opened with a live key: wrong master key or tampering."""
+
+
+class SubjectErasedError(RuntimeError):
+    """Personal data of an erased subject was to be sealed again."""
+
+    def __init__(self, subject_id: str) -> None:
+        self.subject_id = subject_id
+        super().__init__(f"the personal data of {subject_id!r} was erased")
+
+
+def define_keys_table(metadata: sa.MetaData) -> sa.Table:
+    """The key table, in the database of a service whose events carry personal data.
+
+    ``wrapped_key`` is NULL once the subject is erased: the row stays as a tombstone
+    so that no new key is ever made for an erased subject.
+    """
+    return sa.Table(
+        KEYS_TABLE,
+        metadata,
+        sa.Column("subject_id", sa.String(200), primary_key=True),
+        sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+    )
+
+
+def decode_master_key(text: str) -> bytes:
+    """The master key from its base64 (url-safe or standard) form; 32 bytes."""
+    padded = text.strip() + "=" * (-len(text.strip()) % 4)
+    try:
+        key = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    except (binascii.Error, ValueError) as exc:
+        msg = "the personal-data master key is not base64"
+        raise ValueError(msg) from exc
+    if len(key) != KEY_BYTES:
+        msg = f"the personal-data master key must be {KEY_BYTES} bytes, not {len(key)}"
+        raise ValueError(msg)
+    return key
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def _aad(subject_id: str, path: FieldPath) -> bytes:
+    return "\x00".join((subject_id, *path)).encode()
+
+
+def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
+    except InvalidTag as exc:
+        msg = "a sealed value does not open with its key (wrong master key, or tampered)"
+        raise PersonalDataError(msg) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    subject_id: str
+    erased_at: datetime
+    # False when the subject had been erased before (the call changed nothing).
+    now: bool
+
+
+def _insert(conn: AsyncConnection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+class PersonalDataVault:
+    """Seals and opens the personal fields of events; erases a subject's key."""
+
+    def __init__(
+        self,
+        keys: sa.Table,
+        master_key: bytes,
+        *,
+        service: str,
+        events: EventRegistry | None = None,
+    ) -> None:
+        if len(master_key) != KEY_BYTES:
+            msg = f"the master key must be {KEY_BYTES} bytes"
+            raise ValueError(msg)
+        self.keys = keys
+        self._master = master_key
+        self.service = service
+        self.events = events or registry()
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def _load_keys(
+        self, conn: AsyncConnection, subjects: Iterable[str]
+    ) -> dict[str, bytes | None]:
+        """subject -> data key, None for an erased subject; unknown subjects are absent."""
+        wanted = sorted(set(subjects))
+        found: dict[str, bytes | None] = {}
+        c = self.keys.c
+        for start in range(0, len(wanted), 5000):
+            rows = await conn.execute(
+                sa.select(c.subject_id, c.wrapped_key).where(
+                    c.subject_id.in_(wanted[start : start + 5000])
+                )
+            )
+            for subject_id, wrapped in rows:
+                found[subject_id] = (
+                    None
+                    if wrapped is None
+                    else _decrypt(self._master, bytes(wrapped), _aad(subject_id, ()))
+                )
+        return found
+
+    async def _keys_for_sealing(
+        self, conn: AsyncConnection, subjects: Iterable[str]
+    ) -> dict[str, bytes]:
+        wanted = set(subjects)
+        keys = await self._load_keys(conn, wanted)
+        missing = sorted(wanted - keys.keys())
+        if missing:
+            now = datetime.now(UTC)
+            fresh = {subject: AESGCM.generate_key(bit_length=256) for subject in missing}
+            rows = [
+                {
+                    "subject_id": subject,
+                    "wrapped_key": _encrypt(self._master, key, _aad(subject, ())),
+                    "created_at": now,
+                }
+                for subject, key in fresh.items()
+            ]
+            # A concurrent transaction may create the same subject's key first; its key
+            # is then the one, read back below.
+            await conn.execute(
+                _insert(conn)(self.keys).on_conflict_do_nothing(index_elements=["subject_id"]),
+                rows,
+            )
+            KEYS_CREATED.labels(self.service).inc(len(missing))
+            keys.update(await self._load_keys(conn, missing))
+        sealing: dict[str, bytes] = {}
+        for subject in wanted:
+            key = keys.get(subject)
+            if key is None:
+                raise SubjectErasedError(subject)
+            sealing[subject] = key
+        return sealing
+
+    # -- events ----------------------------------------------------------------------
+
+    def _paths(self, event_type: str) -> tuple[FieldPath, ...]:
+        if not self.events.knows(event_type):
+            return ()
+        return self.events.get(event_type).personal_paths()
+
+    def _subject(self, event_type: str, data: Mapping[str, Any]) -> str:
+        field = self.events.get(event_type).data_subject_field
+        assert field is not None  # noqa: S101 - the registry refuses personal data without one
+        return str(data[field])
+
+    async def seal(
+        self, conn: AsyncConnection, events: Sequence[EventContract]
+    ) -> list[dict[str, Any]]:
+        """Each event's data with its personal fields sealed (a new key per new subject)."""
+        datas = [event.to_data() for event in events]
+        personal = [
+            (data, self._subject(event.event_type(), data), event.personal_paths())
+            for event, data in zip(events, datas, strict=True)
+            if event.personal_paths()
+        ]
+        if not personal:
+            return datas
+        keys = await self._keys_for_sealing(conn, (subject for _, subject, _ in personal))
+        for data, subject, paths in personal:
+            for path in paths:
+                parent = _parent(data, path)
+                if parent is not None and parent.get(path[-1]) is not None:
+                    parent[path[-1]] = seal_value(
+                        keys[subject], parent[path[-1]], _aad(subject, path)
+                    )
+        return datas
+
+    async def open(
+        self, conn: AsyncConnection, items: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[Mapping[str, Any]]:
+        """``(event type, stored data)`` pairs with personal fields opened.
+
+        A field of an erased subject opens as ``None``, whatever it holds; a value
+        stored in clear (an event version older than sealing) is left as it is.
+        """
+        subjects = {
+            self._subject(event_type, data) for event_type, data in items if self._paths(event_type)
+        }
+        if not subjects:
+            return [data for _, data in items]
+        keys = await self._load_keys(conn, subjects)
+        opened: list[Mapping[str, Any]] = []
+        for event_type, data in items:
+            paths = self._paths(event_type)
+            if not paths:
+                opened.append(data)
+                continue
+            subject = self._subject(event_type, data)
+            erased = subject in keys and keys[subject] is None
+            copy = _copy_along(data, paths)
+            for path in paths:
+                parent = _parent(copy, path)
+                if parent is not None and path[-1] in parent:
+                    parent[path[-1]] = (
+                        None
+                        if erased
+                        else _open_value(keys.get(subject), parent[path[-1]], _aad(subject, path))
+                    )
+            opened.append(copy)
+        return opened
+
+    async def erase(self, conn: AsyncConnection, subject_id: str) -> Erasure:
+        """Destroy the subject's key, leaving a tombstone; repeating it changes nothing."""
+        with tracer.start_as_current_span(
+            "personal_data.erase", attributes={"service": self.service}
+        ) as span:
+            c = self.keys.c
+            now = datetime.now(UTC)
+            inserted = await conn.execute(
+                _insert(conn)(self.keys)
+                .values(subject_id=subject_id, wrapped_key=None, created_at=now, erased_at=now)
+                .on_conflict_do_nothing(index_elements=["subject_id"])
+            )
+            destroyed = await conn.execute(
+                self.keys.update()
+                .where(c.subject_id == subject_id, c.erased_at.is_(None))
+                .values(wrapped_key=None, erased_at=now)
+            )
+            first = inserted.rowcount > 0 or destroyed.rowcount > 0
+            erased_at = (
+                await conn.execute(sa.select(c.erased_at).where(c.subject_id == subject_id))
+            ).scalar_one()
+            span.set_attribute("personal_data.first_erasure", first)
+        ERASURES.labels(self.service, "erased" if first else "already_erased").inc()
+        log.info("personal_data.erased", subject_id=subject_id, first=first)
+        return Erasure(subject_id, _as_utc(erased_at), now=first)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def seal_value(key: bytes, value: object, aad: bytes) -> str:
+    """The sealed form of a personal value (text)."""
+    if not isinstance(value, str):
+        msg = f"personal fields hold text, not {type(value).__name__}"
+        raise TypeError(msg)
+    blob = _encrypt(key, value.encode(), aad)
+    return PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+
+def _open_value(key: bytes | None, value: object, aad: bytes) -> object:
+    if not is_sealed(value):
+        return value
+    if key is None:
+        msg = "a sealed value of a subject without a key"
+        raise PersonalDataError(msg)
+    text = str(value)[len(PREFIX) :]
+    blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return _decrypt(key, blob, aad).decode()
+
+
+def _copy_along(data: Mapping[str, Any], paths: Iterable[FieldPath]) -> dict[str, Any]:
+    """A copy of ``data`` whose mappings along ``paths`` are fresh, safe to change."""
+    copy = dict(data)
+    fresh = {id(copy)}
+    for path in paths:
+        node = copy
+        for name in path[:-1]:
+            child = node.get(name)
+            if not isinstance(child, Mapping):
+                break
+            if id(child) not in fresh:
+                node[name] = dict(child)
+                fresh.add(id(node[name]))
+            node = node[name]
+    return copy
+
+
+def _parent(data: dict[str, Any], path: FieldPath) -> dict[str, Any] | None:
+    """The mapping that holds the field at ``path``, None when the path is absent."""
+    node: object = data
+    for name in path[:-1]:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None

@@ -1,0 +1,60 @@
+"""Small helpers for tests and local tooling."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, overload
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@overload
+async def wait_until(
+    condition: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109 - see below
+    interval: float = ...,
+    message: str = ...,
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109 - see below
+    interval: float = ...,
+    message: str = ...,
+) -> T: ...
+
+
+async def wait_until(
+    condition: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not one awaitable's
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
+    """Poll ``condition`` until it returns a truthy value; TimeoutError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        result = condition()
+        last = await result if inspect.isawaitable(result) else result
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            msg = f"{message} not reached within {timeout}s (last value: {last!r})"
+            raise TimeoutError(msg)
+        await asyncio.sleep(interval)

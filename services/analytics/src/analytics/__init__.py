@@ -1,0 +1,1 @@
+"""The analytics service: read models for program KPIs, retention and at-risk pairs."""

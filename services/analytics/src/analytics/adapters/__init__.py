@@ -1,0 +1,1 @@
+"""Adapters of the analytics service: tables, repositories, mappers; they speak SQL and NATS."""

@@ -1,0 +1,1 @@
+"""The enrollment service: programs, the employee directory, applications, participants."""

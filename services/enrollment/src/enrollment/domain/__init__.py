@@ -1,0 +1,1 @@
+"""The pure domain: programs, the employee directory, enrollments. Decides and returns events."""

@@ -1,0 +1,2 @@
+"""Entrypoints of the enrollment service: HTTP routers and event consumers. They parse input,
+call one use case and map its result; no business rule lives here."""

@@ -1,0 +1,1 @@
+"""The matching service: candidate pools, explained match runs, mentoring pairs."""

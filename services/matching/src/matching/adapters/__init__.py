@@ -1,0 +1,1 @@
+"""Adapters of the matching service: tables, repositories, mappers; they speak SQL and NATS."""

@@ -1,0 +1,1 @@
+"""The matching service's HTTP API (/v1): runs, pairs, mentor requests, pools."""

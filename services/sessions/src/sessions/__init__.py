@@ -1,0 +1,1 @@
+"""The sessions service: sessions, goals, feedback and check-ins of active pairs."""

@@ -1,0 +1,2 @@
+"""Use cases of the sessions service: load, decide with the domain, save; they own the
+transaction (through the kit's command runner) and know nothing about HTTP."""

@@ -1,0 +1,2 @@
+"""Entrypoints of the sessions service: HTTP routers and event consumers. They parse input,
+call one use case and map its result; no business rule lives here."""
