@@ -11,6 +11,7 @@ import pytest
 import structlog
 from fastapi import APIRouter, Depends, Request
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -21,7 +22,12 @@ from mentorship_kit.auth import Principal, issue_dev_token, require_roles
 from mentorship_kit.context import request_metadata
 from mentorship_kit.eventstore import kit_metadata
 from mentorship_kit.settings import DEFAULT_DEV_SECRET, ServiceSettings
-from mentorship_kit.telemetry import configure_logging, configure_tracing, current_traceparent
+from mentorship_kit.telemetry import (
+    _ServiceTracerProvider,
+    configure_logging,
+    configure_tracing,
+    current_traceparent,
+)
 
 SERVICE = "telemetrysvc"
 INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -175,3 +181,32 @@ def test_logs_are_json_lines_with_service_and_trace_ids(spans):
     assert stdlib["logger"] == "uvicorn.error"
     assert stdlib["level"] == "warning"
     assert stdlib["trace_id"] == trace_id
+
+
+def test_spans_are_recorded_only_once_something_exports_them():
+    provider = _ServiceTracerProvider(resource=Resource.create({"service.name": "quiet"}))
+    tracer = provider.get_tracer("t")
+    incoming = trace.set_span_in_context(
+        trace.NonRecordingSpan(
+            trace.SpanContext(
+                int(INCOMING_TRACE, 16),
+                int(INCOMING_PARENT, 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+            )
+        )
+    )
+    with tracer.start_as_current_span("unexported", context=incoming) as span:
+        # Nothing recorded, but the ids that logs and event metadata carry are there.
+        assert not span.is_recording()
+        context = span.get_span_context()
+        assert context.is_valid
+        assert trace.format_trace_id(context.trace_id) == INCOMING_TRACE
+        assert current_traceparent() is not None
+
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracer.start_as_current_span("exported", context=incoming) as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["exported"]
+    assert exporter.get_finished_spans()[0].context.trace_id == int(INCOMING_TRACE, 16)
