@@ -49,6 +49,9 @@ ROLES: Final = frozenset(role.value for role in Role)
 DEV_ALGORITHM: Final = "HS256"
 _RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _EC_ALGORITHMS: Final = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+# Verified tokens remembered per process, and for how long at most (see TokenVerifier).
+VERIFIED_TOKENS_KEPT: Final = 10_000
+VERIFIED_TOKEN_SECONDS: Final = 60.0
 _ASYMMETRIC: Final = frozenset((*_RSA_ALGORITHMS, *_EC_ALGORITHMS.values()))
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -196,6 +199,7 @@ class TokenVerifier:
         self._leeway = settings.auth_leeway_seconds
         self._dev_secret = settings.dev_secret
         self._static: _SigningKey | None = None
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if settings.auth_public_key:
             key = load_pem_public_key(settings.auth_public_key.encode())
             self._static = _SigningKey(None, key, _algorithms_for(key))
@@ -210,6 +214,29 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal; AuthenticationError when it is not acceptable.
+
+        A verified token is remembered (by its exact text, signature included) until it
+        expires, for at most ``VERIFIED_TOKEN_SECONDS``: a portal or an HRIS job sends
+        the same token with every request, and checking its signature again each time
+        cost more CPU than the rest of authentication. A signing key withdrawn from the
+        JWKS therefore stops being honoured within that bound.
+        """
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, until = remembered
+            if now < until:
+                return principal
+            del self._verified[token]
+        principal, expires_at = await self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            # Oldest first: dicts keep insertion order.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, min(expires_at, now + VERIFIED_TOKEN_SECONDS))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -237,7 +264,8 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(str(exc)) from exc
-        return _principal(claims)
+        # ``exp`` is required and was checked, leeway included; kept without the leeway.
+        return _principal(claims), float(claims["exp"])
 
     async def _signing_key(self, key_id: object) -> _SigningKey:
         kid = key_id if isinstance(key_id, str) else None

@@ -14,6 +14,8 @@ from fastapi import Depends, FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from mentorship_kit.auth import (
+    VERIFIED_TOKEN_SECONDS,
+    AuthenticationError,
     CurrentPrincipal,
     Principal,
     TokenVerifier,
@@ -314,7 +316,8 @@ async def test_cached_keys_outlive_an_identity_provider_outage():
     verifier._jwks._max_age = 0  # the keys are stale: a re-fetch is attempted and fails
     verifier._jwks._min_refresh = 0
 
-    principal = await verifier.verify(token(key, kid="k1"))
+    # Another token: one already verified would not need the keys again.
+    principal = await verifier.verify(token(key, kid="k1", jti="another"))
 
     assert principal.subject == "emp-1"
     assert idp.fetches == 2
@@ -387,3 +390,50 @@ def test_dev_token_claims():
     assert claims["roles"] == ["admin", "hris"]
     assert claims["iss"] == "https://dev"
     assert claims["exp"] - claims["iat"] == 600
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_a_verified_token_is_remembered_until_it_expires_and_at_most_a_minute(
+    monkeypatch,
+):
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token, *args, **kwargs):
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    clock = Clock()
+    monkeypatch.setattr("mentorship_kit.auth.jwt.decode", counting_decode)
+    monkeypatch.setattr("mentorship_kit.auth.time", clock)
+    verifier = TokenVerifier(ServiceSettings(dev_mode=True))
+    long_lived = issue_dev_token(DEFAULT_DEV_SECRET, role="admin", ttl=timedelta(hours=1))
+
+    first = await verifier.verify(long_lived)
+    assert await verifier.verify(long_lived) == first
+    assert len(decoded) == 1
+    clock.now += VERIFIED_TOKEN_SECONDS + 1  # the bound on how long a key is trusted
+    assert await verifier.verify(long_lived) == first
+    assert len(decoded) == 2
+
+    clock.now = datetime.now(UTC).timestamp()
+    short_lived = issue_dev_token(DEFAULT_DEV_SECRET, role="admin", ttl=timedelta(seconds=20))
+    await verifier.verify(short_lived)
+    await verifier.verify(short_lived)
+    assert len(decoded) == 3
+    clock.now = real_decode(short_lived, options={"verify_signature": False})["exp"] + 1
+    await verifier.verify(short_lived)  # checked again (PyJWT's own clock still accepts it)
+    assert len(decoded) == 4
+
+    refused = issue_dev_token("another-secret-of-sufficient-length-000", role="admin")
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            await verifier.verify(refused)
+    assert len(decoded) == 6  # a refusal is never remembered
