@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 
@@ -87,6 +87,30 @@ def create_engine(
         # first statement on a dead connection fails (the request answers 503) and
         # SQLAlchemy invalidates the whole pool, so the next request reconnects.
     )
+
+
+async def transaction_driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (PostgreSQL), inside ``conn``'s transaction.
+
+    For hot paths that skip SQLAlchemy's per-statement work (it costs as much CPU as a
+    simple statement costs the database). SQLAlchemy's asyncpg adapter sends BEGIN
+    lazily, with its first statement: when ``conn`` is in a transaction that has not
+    reached the server yet, the adapter's own transaction is opened here (BEGIN alone,
+    no throw-away statement), so that what runs on the driver is inside it and
+    SQLAlchemy's commit or rollback still ends it.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # noqa: S101 - a checked-out connection has a driver
+    if conn.in_transaction() and not driver.is_in_transaction():
+        adapter = raw.dbapi_connection
+        start = getattr(adapter, "_start_transaction", None)
+        if start is None or getattr(adapter, "_transaction", None) is not None:
+            # A future SQLAlchemy renamed the private hook: the round trip it saves.
+            await conn.exec_driver_sql("SELECT 1")
+        else:
+            await start()
+    return driver
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from mentorship_kit.db import create_engine
+from mentorship_kit.db import create_engine, transaction_driver
 from mentorship_kit.eventstore import (
     ANY_VERSION,
     NO_STREAM,
@@ -203,3 +203,27 @@ async def test_an_open_transaction_here_holds_later_events_back_until_it_ends(pg
     seen = await store.read_all()
     assert [e.event_id for e in seen] == [first.event_id, second.event_id]
     await engine.dispose()
+
+
+async def test_the_bare_driver_runs_inside_the_transaction_sqlalchemy_ends(pg_database_url):
+    """transaction_driver opens the transaction SQLAlchemy has not sent yet: what runs on
+    the driver is rolled back or committed with it, and nothing else is sent first."""
+    engine = create_engine(pg_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE bare (x int)")
+
+        async with engine.connect() as conn, conn.begin() as tx:
+            driver = await transaction_driver(conn)
+            assert driver.is_in_transaction()
+            await driver.execute("INSERT INTO bare VALUES (1)")
+            await tx.rollback()
+        async with engine.begin() as conn:
+            driver = await transaction_driver(conn)
+            await driver.execute("INSERT INTO bare VALUES (2)")
+            assert await transaction_driver(conn) is driver  # the transaction goes on
+        async with engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT x FROM bare")).all()
+        assert [tuple(row) for row in rows] == [(2,)]
+    finally:
+        await engine.dispose()

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mentorship_kit.db import transaction_driver
 from mentorship_kit.eventstore.errors import ConcurrencyConflictError, DuplicateEventError
 from mentorship_kit.eventstore.tables import kit_metadata
 from mentorship_kit.eventstore.types import (
@@ -261,15 +262,7 @@ class EventStore:
         the command; it only skips SQLAlchemy's per-statement work, which costs as much
         CPU as the insert itself on a busy 2-core machine.
         """
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None  # noqa: S101 - a checked-out connection has a driver
-        if not driver.is_in_transaction():
-            # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement.
-            # A command has always read its streams by now; when it has not, open the
-            # adapter's transaction (BEGIN alone, no statement) so the insert cannot run
-            # outside it and SQLAlchemy's commit or rollback still ends it.
-            await _begin_adapter_transaction(conn, raw.dbapi_connection)
+        driver = await transaction_driver(conn)
         try:
             records = await driver.fetch(
                 _PG_APPEND,
@@ -467,19 +460,6 @@ def _rows(
         }
         for offset, event in enumerate(events, start=1)
     ]
-
-
-async def _begin_adapter_transaction(conn: AsyncConnection, adapter: Any) -> None:
-    """Send the BEGIN that SQLAlchemy's asyncpg adapter would send with its next statement.
-
-    Saves the round trip of a throw-away statement; falls back to one if a future
-    SQLAlchemy renames the adapter's (private) hook.
-    """
-    start = getattr(adapter, "_start_transaction", None)
-    if start is None or getattr(adapter, "_transaction", None) is not None:
-        await conn.exec_driver_sql("SELECT 1")
-        return
-    await start()
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

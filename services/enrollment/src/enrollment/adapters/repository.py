@@ -23,6 +23,7 @@ from enrollment.domain.enrollments import Enrollment, EnrollmentStatus
 from enrollment.domain.programs import Program, ProgramStatus
 from mentorship_contracts.common import Profile
 from mentorship_contracts.enrollment import EmployeeRecord, ProgramSettings
+from mentorship_kit.db import transaction_driver
 
 # A row as SQLAlchemy or the driver hands it over, read by column name.
 Row = sa.RowMapping | Mapping[str, Any]
@@ -189,9 +190,7 @@ async def existing_employee_ids(conn: AsyncConnection, employee_ids: Sequence[st
     if not employee_ids:
         return set()
     if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None  # noqa: S101 - a checked-out connection has a driver
+        driver = await transaction_driver(conn)
         rows = await driver.fetch(
             "SELECT employee_id FROM employees WHERE employee_id = ANY($1::text[])",
             list(employee_ids),
@@ -262,13 +261,8 @@ async def application_context(
         program = await get_program(conn, program_id)
         live = await live_enrollment(conn, program_id, employee_id, role)
         return ApplicationContext(employee, program, live)
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None  # noqa: S101 - a checked-out connection has a driver
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter begins lazily: the lock must be taken inside the
-        # command's transaction, so let it open that first.
-        await conn.exec_driver_sql("SELECT 1")
+    # The lock must be taken inside the command's transaction.
+    driver = await transaction_driver(conn)
     row = await driver.fetchrow(_APPLICATION_CONTEXT, employee_id, program_id, role)
     assert row is not None  # noqa: S101 - the query always answers one row
     employee = None if row["employee_id"] is None else _employee(row)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enrollment.adapters.row_changes import Shape, Values
+from mentorship_kit.db import transaction_driver
 
 _PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's own
 
@@ -94,12 +95,7 @@ async def _write_postgres(
         else [row[c] for row in rows]
         for c in columns
     ]
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None  # noqa: S101 - a checked-out connection has a driver
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter begins lazily; let it open the transaction first.
-        await conn.exec_driver_sql("SELECT 1")
+    driver = await transaction_driver(conn)
     try:
         await driver.execute(sql, *arrays)
     except Exception as exc:
