@@ -28,7 +28,8 @@ Choices worth knowing:
   database being down, which would strand the message. Here a message is dead-lettered
   only when, at delivery ``max_deliver`` or later, its handler failed (or it was still
   waiting for an earlier version); while the batch transaction itself cannot commit, it
-  is nak'ed and retried for as long as it takes.
+  is nak'ed and retried for as long as it takes, and those deliveries are not counted
+  (by this process, which remembers them).
 - A batch runs without savepoints; when a handler fails, the transaction is rolled back
   and the batch run again with each handler in a savepoint, so one failing event does
   not hold back the others. Handlers must therefore only touch the database.
@@ -313,6 +314,9 @@ class ConsumerRuntime:
         self._log = log.bind(consumer=consumer, stream=self.stream)
         self._sub: JetStreamContext.PullSubscription | None = None
         self._next_housekeeping = 0.0
+        # Deliveries spent while batches could not commit, by stream sequence: they never
+        # reached the version check or a handler, so they do not count toward max_deliver.
+        self._uncommitted_deliveries: dict[int, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -441,11 +445,18 @@ class ConsumerRuntime:
         except Exception as exc:  # noqa: BLE001 - any failure to commit is retried later
             self._log.warning("consumer.batch_failed", error=repr(exc), size=len(msgs))
             NAKS.labels(*self._labels, "transaction_failed").inc(len(msgs))
+            if len(self._uncommitted_deliveries) > _UNCOMMITTED_DELIVERIES_KEPT:
+                self._uncommitted_deliveries.clear()  # only ever counts more deliveries
             for msg in msgs:
+                sequence = msg.metadata.sequence.stream
+                spent = self._uncommitted_deliveries.get(sequence, 0) + 1
+                self._uncommitted_deliveries[sequence] = spent
                 await _settle(msg, _Ack.NAK, self._backoff(_deliveries(msg)), self._log)
             return
         for outcome in outcomes:
             self._count(outcome)
+            if outcome.ack is not _Ack.NAK:
+                self._uncommitted_deliveries.pop(outcome.msg.metadata.sequence.stream, None)
             if outcome.result is _Result.HANDLED and self.after_commit is not None:
                 assert outcome.event is not None  # noqa: S101 - HANDLED always carries it
                 await self.after_commit(outcome.event)
@@ -565,8 +576,14 @@ class ConsumerRuntime:
     async def _failed(
         self, conn: AsyncConnection, msg: Msg, event: CloudEvent, result: _Result, error: str
     ) -> _Outcome:
-        """Nak with backoff, or dead-letter at the last allowed delivery."""
-        delivery = _deliveries(msg)
+        """Nak with backoff, or dead-letter at the last allowed delivery.
+
+        Deliveries made while batches could not commit (a database outage) are not
+        counted: after an outage, a message that arrives before an earlier version of its
+        stream must still get its ``max_deliver`` tries, not be dead-lettered at once.
+        """
+        sequence = msg.metadata.sequence.stream
+        delivery = max(1, _deliveries(msg) - self._uncommitted_deliveries.get(sequence, 0))
         if delivery >= self.max_deliver:
             await self._dead_letter(conn, msg, error, event_id=event.id)
             return _Outcome(msg, _Result.DEAD_LETTERED, event, error=error)
@@ -685,6 +702,11 @@ def _parse(msg: Msg) -> CloudEvent | str:
         return from_message(msg)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         return f"unparseable message: {exc}"
+
+
+# Messages whose uncommitted deliveries are remembered (per process); past it the memory
+# is cleared, which can only make a message's remaining tries fewer, never more.
+_UNCOMMITTED_DELIVERIES_KEPT = 100_000
 
 
 def _deliveries(msg: Msg) -> int:

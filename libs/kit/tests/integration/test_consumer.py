@@ -441,6 +441,41 @@ async def test_batches_that_cannot_commit_are_retried_until_the_database_is_back
         assert await count_dead_letters(conn, consumer=consumer) == 0
 
 
+async def test_an_outage_does_not_use_up_the_tries_of_a_message_waiting_for_its_turn(engine, nc):
+    """Version 2 of a stream is in the stream before version 1 and is delivered first.
+    Deliveries spent while the database was away must not count: with them, version 2
+    would be past max_deliver at its first real try and dead-lettered at once."""
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    first, second = support.streams_of(1, 2)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE consumer_streams RENAME TO consumer_streams_away"))
+    await support.publish(nc.jetstream(), [second, first])
+
+    runtime = _runtime(engine, nc, consumer, max_deliver=2, backoff=(0.05, 0.1))
+    async with support.running(runtime):
+        await wait_until(
+            lambda: (
+                _sample("mentorship_consumer_naks_total", consumer, reason="transaction_failed")
+                >= 3 * 2
+            ),
+            message="repeated failed batches",
+            timeout=30,
+        )
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("ALTER TABLE consumer_streams_away RENAME TO consumer_streams")
+            )
+        await wait_until(
+            lambda: _sample("mentorship_consumer_handled_total", consumer) == 2,
+            message="both versions handled once the database is back",
+            timeout=30,
+        )
+
+    _assert_each_once_in_stream_order(await support.effects(engine, consumer), [first, second])
+    async with engine.connect() as conn:
+        assert await count_dead_letters(conn, consumer=consumer) == 0
+
+
 async def test_two_runtimes_of_one_consumer_still_handle_each_event_once_in_order(engine, nc):
     consumer = f"c-{uuid.uuid4().hex[:8]}"
     published = support.streams_of(20, 10)
