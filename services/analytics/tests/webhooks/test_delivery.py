@@ -136,9 +136,11 @@ async def test_each_subscription_gets_its_events_in_order_and_a_failing_one_bloc
         # Each subscription is delivered independently: wait for every one to get as far
         # as it can (the failing one to its first refused attempt) before comparing.
         await wait_until(
-            lambda: len(h.receiver.accepted("healthy")) == 6
-            and len(h.receiver.accepted("ended")) == 3
-            and any(r.name == "failing" for r in h.receiver.received),
+            lambda: (
+                len(h.receiver.accepted("healthy")) == 6
+                and len(h.receiver.accepted("ended")) == 3
+                and any(r.name == "failing" for r in h.receiver.received)
+            ),
             timeout=10,
         )
         assert ids(h.receiver.accepted("healthy")) == [e.id for e in events]
