@@ -42,11 +42,16 @@ async def wait_until(
 async def wait_until(
     condition: Callable[[], T | Awaitable[T]],
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not one awaitable's
+    timeout: float = 30.0,  # noqa: ASYNC109 - a polling deadline, not one awaitable's
     interval: float = 0.02,
     message: str = "condition",
 ) -> T:
-    """Poll ``condition`` until it returns a truthy value; TimeoutError at the deadline."""
+    """Poll ``condition`` until it returns a truthy value; TimeoutError at the deadline.
+
+    The default deadline is generous on purpose: polling returns as soon as the
+    condition holds, so a long deadline costs nothing when things go well, while a
+    short one fails tests on a loaded 2-core CI machine that are merely slow.
+    """
     deadline = time.monotonic() + timeout
     last: T | None = None
     while True:
