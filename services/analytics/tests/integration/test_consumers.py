@@ -108,7 +108,7 @@ async def client(database_url, nats_server):
                 states = await support.consumers(client)
                 return all(s["handled_events"] == len(log.of(src)) for src, s in states.items())
 
-            await wait_until(caught_up, timeout=20, message="consumers caught up")
+            await wait_until(caught_up, timeout=30, message="consumers caught up")
             yield client
     finally:
         await nc.close()

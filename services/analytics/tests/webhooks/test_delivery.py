@@ -141,7 +141,7 @@ async def test_each_subscription_gets_its_events_in_order_and_a_failing_one_bloc
                 and len(h.receiver.accepted("ended")) == 3
                 and any(r.name == "failing" for r in h.receiver.received)
             ),
-            timeout=10,
+            timeout=30,
         )
         assert ids(h.receiver.accepted("healthy")) == [e.id for e in events]
         assert ids(h.receiver.accepted("ended")) == [
@@ -192,7 +192,7 @@ async def test_a_delivery_is_given_up_after_its_window_and_the_next_gets_a_windo
         async def second_failed() -> bool:
             return (await h.deliveries(sid))[1].attempts >= 1
 
-        await wait_until(second_failed, timeout=10)
+        await wait_until(second_failed, timeout=30)
         # It waited behind the first for most of a window (counted from its queueing, the
         # window would end before its retry), yet it keeps a window of its own.
         waited = (await h.deliveries(sid))[1]
@@ -241,7 +241,7 @@ async def test_sustained_failure_disables_the_subscription_and_records_why(datab
         # A disabled subscription gets no new deliveries; the other one is unaffected.
         await h.publish(cloud_event(version=5))
         assert len(await h.deliveries(sid)) == 4
-        await wait_until(lambda: len(h.receiver.accepted("up")) == 5, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("up")) == 5, timeout=30)
         assert (await h.subscription(other)).status is Status.ACTIVE
 
 
@@ -261,7 +261,7 @@ async def test_a_paused_subscription_queues_and_sends_everything_when_resumed(da
             use_cases.change(sid, use_cases.Changes(status=Status.ACTIVE), now=h.clock())
         )
         h.wakeup.notify()
-        await wait_until(lambda: len(h.receiver.accepted("a")) == 3, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("a")) == 3, timeout=30)
         assert ids(h.receiver.accepted("a")) == [e.id for e in events]
 
 
@@ -270,7 +270,7 @@ async def test_redelivery_sends_the_same_webhook_id_again_first_in_line(database
         sid = await h.subscribe("a")
         first = cloud_event(version=1)
         await h.publish(first)
-        await wait_until(lambda: len(h.receiver.accepted("a")) == 1, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("a")) == 1, timeout=30)
         delivered = (await h.deliveries(sid))[0]
         h.receiver.fail_with["a"] = 503
         await h.publish(cloud_event(version=2))
@@ -281,7 +281,7 @@ async def test_redelivery_sends_the_same_webhook_id_again_first_in_line(database
         async def second_failed_once() -> bool:
             return (await h.deliveries(sid))[1].attempts == 1
 
-        await wait_until(second_failed_once, timeout=10)
+        await wait_until(second_failed_once, timeout=30)
         h.receiver.fail_with.pop("a")
         await h.runner.run(use_cases.redeliver(sid, delivered.delivery_id, now=h.clock()))
         h.wakeup.notify()
