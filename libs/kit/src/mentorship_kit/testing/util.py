@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import TypeVar, overload
 
 T = TypeVar("T")
@@ -17,6 +19,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def utc_days() -> Iterator[set[date]]:
+    """The UTC dates seen while the block ran: one, or two when it crossed midnight.
+
+    A service that stamps "today" on what it does inside the block used one of them,
+    so ``assert answer["closed_on"] in {str(day) for day in days}`` holds whenever the
+    test runs, where a date taken once (let alone at import) fails at midnight.
+    """
+    days = {datetime.now(UTC).date()}
+    try:
+        yield days
+    finally:
+        days.add(datetime.now(UTC).date())
 
 
 @overload
