@@ -5,20 +5,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TypeVar, overload
 
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+# Ports are drawn from here up to the start of the kernel's ephemeral range.
+_LOWEST_PORT = 20000
+# Room left below the ephemeral range for a few consecutive ports (a port base).
+_SPARE_PORTS = 16
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int | None:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range.
+
+    The kernel hands out ephemeral ports (``ip_local_port_range``) as the local end of
+    every outgoing connection: a test server started, or restarted after a kill, on
+    one of those could meanwhile find it taken by some client's connection (a rare
+    EADDRINUSE on a busy machine). Below that range only an explicit bind takes a port.
+    """
+    start = _ephemeral_start()
+    if start is None or start - _SPARE_PORTS <= _LOWEST_PORT:
+        return _kernel_port()
+    for _ in range(100):
+        port = _LOWEST_PORT + secrets.randbelow(start - _SPARE_PORTS - _LOWEST_PORT)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return _kernel_port()
 
 
 @contextlib.contextmanager
