@@ -66,8 +66,14 @@ class Harness:
         assert found is not None
         return found
 
-    async def advance_until(self, condition, *, step: float, within: float = 15.0):
-        """Move the clock by ``step`` on every poll until ``condition`` holds."""
+    async def advance_until(self, condition, *, step: float, within: float = 30.0):
+        """Move the clock by ``step`` on every poll until ``condition`` holds.
+
+        The clock also signs the requests, and the receiver refuses a timestamp more
+        than 5 minutes off its real clock: a poll every 0.25 s keeps the moved clock
+        within ``within / 0.25 * step`` (120 s) of it per call, even on a machine slow
+        enough to use the whole deadline, and gives the worker time to act on each step.
+        """
 
         async def moved():
             if await condition():
@@ -76,7 +82,7 @@ class Harness:
             self.wakeup.notify()
             return False
 
-        await wait_until(moved, timeout=within, interval=0.05)
+        await wait_until(moved, timeout=within, interval=0.25)
 
 
 @contextlib.asynccontextmanager
