@@ -375,7 +375,7 @@ async def test_a_consumer_killed_between_commit_and_ack_changes_nothing(engine, 
         "25",
         str(ack_wait),
     )
-    assert await asyncio.wait_for(process.wait(), timeout=30) == -signal.SIGKILL
+    assert await asyncio.wait_for(process.wait(), timeout=120) == -signal.SIGKILL
     # The batch holding the 25th event committed; from the 25th on, nothing was acked.
     committed = await support.effect_count(engine, consumer)
     assert committed >= 25
