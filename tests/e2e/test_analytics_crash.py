@@ -59,7 +59,7 @@ async def test_a_killed_analytics_process_resumes_without_loss_or_double_countin
     try:
         for service in SOURCES:
             await ensure_stream(js, service)
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             process.start()
             await process.ready(http)
             publisher = asyncio.create_task(publish_slowly(js, log))

@@ -76,7 +76,7 @@ class Supervisor:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -128,7 +128,7 @@ async def test_run_starts_everything_and_ctrl_c_leaves_nothing_behind(start_supe
     assert "mentorship token" in supervisor.output
 
     supervisor.process.send_signal(signal.SIGINT)
-    exit_code = supervisor.process.wait(timeout=60)
+    exit_code = supervisor.process.wait(timeout=120)
 
     assert exit_code == 0, supervisor.output
     assert [name for name, pid in pids.items() if not is_gone(pid)] == []
@@ -142,7 +142,7 @@ def test_a_taken_service_port_fails_fast_with_a_clear_message(start_supervisor):
         blocker.listen()
         supervisor = start_supervisor(port_base)
 
-        exit_code = supervisor.process.wait(timeout=30)
+        exit_code = supervisor.process.wait(timeout=120)
 
     assert exit_code == 2
     assert f"port {port_base + 2} (matching) is already in use" in supervisor.output
@@ -157,7 +157,7 @@ async def test_a_crashed_service_stops_the_rest_and_fails(start_supervisor):
     pids = supervisor.child_pids()
 
     os.kill(pids["sessions"], signal.SIGKILL)
-    exit_code = supervisor.process.wait(timeout=60)
+    exit_code = supervisor.process.wait(timeout=120)
 
     assert exit_code == 1
     assert "sessions: exited with -9" in supervisor.output

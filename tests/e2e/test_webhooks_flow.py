@@ -276,7 +276,7 @@ async def test_every_delivery_arrives_signed_in_order_through_a_receiver_outage(
             f"/v1/webhooks/{webhooks['pairs']}/deliveries/{first['delivery_id']}/redeliver"
         )
         assert answer.status_code == 202
-        await wait_until(lambda: len(receiver.accepted("pairs")) == before + 1, timeout=10)
+        await wait_until(lambda: len(receiver.accepted("pairs")) == before + 1, timeout=30)
         assert receiver.accepted("pairs")[-1].webhook_id == first["event_id"]
         assert [r.webhook_id for r in receiver.unique("pairs")] == [
             d["event_id"] for d in await delivery_log(client, webhooks["pairs"])

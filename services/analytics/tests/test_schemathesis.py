@@ -52,7 +52,7 @@ async def seed(nats_url: str) -> None:
 async def applied_with_a_subscription(base_url: str) -> None:
     """Wait until the history is applied; subscribe a loopback URL nothing listens on
     (the subscription's listings, deliveries and audit are there to be read)."""
-    async with httpx.AsyncClient(base_url=base_url, headers=ADMIN, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=ADMIN, timeout=30) as http:
 
         async def kpis_ready() -> bool:
             return (await http.get(f"/v1/programs/{PROGRAM}/kpis")).status_code == 200

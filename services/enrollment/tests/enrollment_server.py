@@ -43,7 +43,7 @@ def _environment(database_url: str, nats_url: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def uvicorn_service(
-    database_url: str, nats_url: str, log_dir: Path, *, startup_timeout: float = 30.0
+    database_url: str, nats_url: str, log_dir: Path, *, startup_timeout: float = 120.0
 ) -> AsyncIterator[str]:
     """Run ``enrollment.main:create_app`` under uvicorn; yields its base URL once ready."""
     port = free_port()

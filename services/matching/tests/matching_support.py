@@ -297,7 +297,7 @@ class Harness:
             pair = await self.pair(pair_id)
             return pair if pair["status"] == status else None
 
-        found = await wait_until(reached, timeout=15, message=f"pair {pair_id} {status}")
+        found = await wait_until(reached, timeout=30, message=f"pair {pair_id} {status}")
         assert found is not None
         return found
 

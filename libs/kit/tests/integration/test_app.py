@@ -128,7 +128,7 @@ async def test_service_serves_probes_and_follows_nats_outages(database_url, nats
 
         nats_server.kill()
         down = await wait_until(
-            lambda: _status_is(client, 503), timeout=10, message="readyz 503 after NATS died"
+            lambda: _status_is(client, 503), timeout=30, message="readyz 503 after NATS died"
         )
         still_alive = await client.get("/healthz")
 
@@ -139,7 +139,7 @@ async def test_service_serves_probes_and_follows_nats_outages(database_url, nats
 
         nats_server.start()
         await wait_until(
-            lambda: _status_is(client, 200), timeout=15, message="readyz 200 after NATS came back"
+            lambda: _status_is(client, 200), timeout=30, message="readyz 200 after NATS came back"
         )
 
     assert context.nc.is_closed
@@ -179,7 +179,7 @@ async def test_start_without_nats_serves_unready_then_recovers(tmp_path):
         assert recorder.runs == 0  # workers wait for the stream
 
         with NatsServer(port=port, store_dir=tmp_path / "nats"):
-            await wait_until(lambda: _status_is(client, 200), timeout=15, message="readyz 200")
+            await wait_until(lambda: _status_is(client, 200), timeout=30, message="readyz 200")
             await wait_until(lambda: published(app), message="the note on JetStream")
             await wait_until(lambda: recorder.runs >= 1, message="workers started")
 
@@ -189,7 +189,7 @@ async def test_crashed_worker_is_restarted_and_cancelled_at_shutdown(tmp_path, n
     app = build(f"sqlite+aiosqlite:///{tmp_path / 'svc.db'}", nats_server.url, recorder)
 
     async with running(app) as client:
-        await wait_until(lambda: recorder.runs == 2, timeout=5, message="restart after crash")
+        await wait_until(lambda: recorder.runs == 2, timeout=30, message="restart after crash")
         metrics = (await client.get("/metrics")).text
 
     assert (

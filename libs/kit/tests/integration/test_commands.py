@@ -90,7 +90,7 @@ async def test_conflicts_beyond_the_retry_budget_reach_the_caller(pg_database_ur
     gate, read = asyncio.Event(), asyncio.Event()
     slow = asyncio.create_task(runner.run(increment(stream, gate, read)))
     # The slow command must have read version 0 before the other one commits version 1.
-    await asyncio.wait_for(read.wait(), timeout=10)
+    await asyncio.wait_for(read.wait(), timeout=30)
     await runner.run(increment(stream))
     gate.set()
     with pytest.raises(ConcurrencyConflictError):

@@ -153,7 +153,7 @@ async def test_out_of_order_delivery_keeps_each_aggregate_in_order(engine, nc):
     runtime = _runtime(engine, nc, consumer, flaky_on_v1, backoff=(0.05, 0.1))
     async with support.running(runtime):
         await wait_until(
-            lambda: support.effect_count(engine, consumer), message="first effect", timeout=10
+            lambda: support.effect_count(engine, consumer), message="first effect", timeout=30
         )
         await wait_until(
             lambda: _sample("mentorship_consumer_handled_total", consumer) == 4,
@@ -340,7 +340,7 @@ async def test_the_consumer_resumes_by_itself_after_nats_restarts(engine, nats_s
         await record(conn, event)
 
     async with support.running(_runtime(engine, nc, consumer, pausing_mid_stream, batch_size=10)):
-        await asyncio.wait_for(paused.wait(), timeout=10)
+        await asyncio.wait_for(paused.wait(), timeout=30)
         nats_server.kill()
         await wait_until(lambda: not nc.is_connected, message="client noticed the outage")
         # The open batch commits and acks into the void; the next fetch starts while
@@ -348,13 +348,13 @@ async def test_the_consumer_resumes_by_itself_after_nats_restarts(engine, nats_s
         resume.set()
         await wait_until(lambda: _effects_reach(engine, consumer, 15), message="commit")
         nats_server.start()
-        await wait_until(lambda: _jetstream_ready(nc), message="JetStream back", timeout=20)
+        await wait_until(lambda: _jetstream_ready(nc), message="JetStream back", timeout=30)
         after = support.streams_of(10, 2)
         await support.publish(nc.jetstream(), after)
         await wait_until(
             lambda: _sample("mentorship_consumer_handled_total", consumer) == 70,
             message="every event handled",
-            timeout=20,
+            timeout=30,
         )
 
     _assert_each_once_in_stream_order(await support.effects(engine, consumer), before + after)
@@ -375,7 +375,7 @@ async def test_a_consumer_killed_between_commit_and_ack_changes_nothing(engine, 
         "25",
         str(ack_wait),
     )
-    assert await asyncio.wait_for(process.wait(), timeout=30) == -signal.SIGKILL
+    assert await asyncio.wait_for(process.wait(), timeout=120) == -signal.SIGKILL
     # The batch holding the 25th event committed; from the 25th on, nothing was acked.
     committed = await support.effect_count(engine, consumer)
     assert committed >= 25
@@ -385,7 +385,7 @@ async def test_a_consumer_killed_between_commit_and_ack_changes_nothing(engine, 
         await wait_until(
             lambda: _sample("mentorship_consumer_handled_total", consumer) == 50 - committed,
             message="the remaining events handled",
-            timeout=20,
+            timeout=30,
         )
         await wait_until(
             lambda: (
@@ -505,5 +505,5 @@ async def test_an_idle_consumer_stops_whenever_it_is_cancelled(engine, nc):
         task = asyncio.create_task(_runtime(engine, nc, consumer, fetch_timeout=0.005).run())
         await asyncio.sleep(0.05 + (attempt % 17) * 0.0007)
         task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=5)
+        done, _ = await asyncio.wait({task}, timeout=30)
         assert done, f"attempt {attempt}: the consumer ignored its cancellation"

@@ -213,11 +213,11 @@ async def test_a_service_that_may_not_migrate_waits_for_the_migration(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 waiting = await wait_until(
-                    lambda: _readiness(client, 503), timeout=10, message="un-ready"
+                    lambda: _readiness(client, 503), timeout=30, message="un-ready"
                 )
                 told = await wait_until(
                     lambda: _schema_detail_naming(client, "mentorship migrate"),
-                    timeout=10,
+                    timeout=30,
                     message="the schema check names the command",
                 )
                 untouched = await schema_status(engine, migrations)

@@ -149,7 +149,7 @@ async def test_relay_killed_between_puback_and_checkpoint_loses_and_doubles_noth
     recorded = await append_events(store, streams=4, per_stream=25)
 
     crashing = relay_process("crashing", batch_size=20, crash_at_batch=3)
-    returncode = await asyncio.to_thread(crashing.process.wait, 60)
+    returncode = await asyncio.to_thread(crashing.process.wait, 120)
 
     # It died inside on_acked of batch 3: JetStream holds that batch, the checkpoint
     # still points at the end of batch 2.
@@ -174,9 +174,9 @@ async def test_relay_killed_between_puback_and_checkpoint_loses_and_doubles_noth
 
 async def test_standby_process_takes_over_when_the_leader_is_killed(store, js, relay_process):
     first = relay_process("first")
-    await wait_until(lambda: first.logged("relay.leadership_gained"), timeout=30)
+    await wait_until(lambda: first.logged("relay.leadership_gained"), timeout=120)
     second = relay_process("second")
-    await wait_until(lambda: second.logged("leader.standing_by"), timeout=30)
+    await wait_until(lambda: second.logged("leader.standing_by"), timeout=120)
 
     before = await append_events(store, streams=2, per_stream=25)
     await wait_until(lambda: caught_up(store), timeout=30, message="first relay done")

@@ -219,7 +219,7 @@ async def test_services_not_ready_in_time_are_reported_with_their_log_tails(tmp_
             supervisor._spawn(service, argv, os.environ, f"http://127.0.0.1:{port}")
         for service in SERVICES:
             url = f"http://127.0.0.1:{service_port(port_base, service)}/readyz"
-            await wait_until(lambda url=url: http_status(url) == 503, timeout=20)
+            await wait_until(lambda url=url: http_status(url) == 503, timeout=30)
 
         with SignalWaker() as waker:
             ready = supervisor._wait_until_ready(waker)

@@ -11,7 +11,7 @@ from mentorship_contracts import matching as ma
 from mentorship_contracts import sessions as se
 from mentorship_contracts.common import Profile
 from mentorship_kit.messaging import connect
-from mentorship_kit.testing import wait_until
+from mentorship_kit.testing import utc_days, wait_until
 
 TODAY = datetime.now(UTC).date()
 
@@ -108,7 +108,7 @@ async def client(database_url, nats_server):
                 states = await support.consumers(client)
                 return all(s["handled_events"] == len(log.of(src)) for src, s in states.items())
 
-            await wait_until(caught_up, timeout=20, message="consumers caught up")
+            await wait_until(caught_up, timeout=30, message="consumers caught up")
             yield client
     finally:
         await nc.close()
@@ -118,7 +118,8 @@ async def test_consumers_feed_the_read_models_and_the_kpis(client):
     kpis = await client.get("/v1/programs/p1/kpis", headers=MANAGER)
     at_risk = await client.get("/v1/programs/p1/at-risk-pairs", headers=ADMIN)
     csv = await client.get("/v1/programs/p1/at-risk-pairs", headers={**ADMIN, "Accept": "text/csv"})
-    months = await client.get("/v1/programs/p1/monthly", headers=MANAGER)
+    with utc_days() as days:  # the default as_of: the service's today
+        months = await client.get("/v1/programs/p1/monthly", headers=MANAGER)
 
     assert kpis.status_code == 200, kpis.text
     body = kpis.json()
@@ -155,7 +156,7 @@ async def test_consumers_feed_the_read_models_and_the_kpis(client):
     ]
     items = months.json()["items"]
     assert items[0]["month"] == (TODAY - timedelta(days=200)).strftime("%Y-%m")
-    assert items[-1]["month"] == TODAY.strftime("%Y-%m")
+    assert items[-1]["month"] in {day.strftime("%Y-%m") for day in days}
     assert sum(m["sessions_held"] for m in items) == 1
 
 

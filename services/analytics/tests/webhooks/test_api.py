@@ -207,7 +207,7 @@ async def test_an_event_on_jetstream_reaches_the_subscriber_with_its_log(databas
         finally:
             await nc.close()
 
-        await wait_until(lambda: receiver.accepted("portal"), timeout=20)
+        await wait_until(lambda: receiver.accepted("portal"), timeout=30)
         received = receiver.accepted("portal")[0]
         assert received.webhook_id == str(event.event_id)
         assert received.event["id"] == str(event.event_id)
@@ -219,7 +219,7 @@ async def test_an_event_on_jetstream_reaches_the_subscriber_with_its_log(databas
             page = (await client.get(f"/v1/webhooks/{webhook_id}/deliveries")).json()
             return page["items"] and page["items"][0]["status"] == "succeeded" and page
 
-        page = await wait_until(logged, timeout=10)
+        page = await wait_until(logged, timeout=30)
         delivery = page["items"][0]
         assert delivery["event_id"] == str(event.event_id)
         assert [a["status_code"] for a in delivery["attempt_log"]] == [204]
@@ -233,7 +233,7 @@ async def test_an_event_on_jetstream_reaches_the_subscriber_with_its_log(databas
         )
         assert again.status_code == 202
         assert again.json()["status"] == "pending"
-        await wait_until(lambda: len(receiver.accepted("portal")) == 2, timeout=10)
+        await wait_until(lambda: len(receiver.accepted("portal")) == 2, timeout=30)
         assert [r.webhook_id for r in receiver.unique("portal")] == [str(event.event_id)]
         missing = await client.post(f"/v1/webhooks/{webhook_id}/deliveries/999999/redeliver")
         assert missing.status_code == 404

@@ -66,8 +66,14 @@ class Harness:
         assert found is not None
         return found
 
-    async def advance_until(self, condition, *, step: float, within: float = 15.0):
-        """Move the clock by ``step`` on every poll until ``condition`` holds."""
+    async def advance_until(self, condition, *, step: float, within: float = 30.0):
+        """Move the clock by ``step`` on every poll until ``condition`` holds.
+
+        The clock also signs the requests, and the receiver refuses a timestamp more
+        than 5 minutes off its real clock: a poll every 0.25 s keeps the moved clock
+        within ``within / 0.25 * step`` (120 s) of it per call, even on a machine slow
+        enough to use the whole deadline, and gives the worker time to act on each step.
+        """
 
         async def moved():
             if await condition():
@@ -76,7 +82,7 @@ class Harness:
             self.wakeup.notify()
             return False
 
-        await wait_until(moved, timeout=within, interval=0.05)
+        await wait_until(moved, timeout=within, interval=0.25)
 
 
 @contextlib.asynccontextmanager
@@ -136,10 +142,12 @@ async def test_each_subscription_gets_its_events_in_order_and_a_failing_one_bloc
         # Each subscription is delivered independently: wait for every one to get as far
         # as it can (the failing one to its first refused attempt) before comparing.
         await wait_until(
-            lambda: len(h.receiver.accepted("healthy")) == 6
-            and len(h.receiver.accepted("ended")) == 3
-            and any(r.name == "failing" for r in h.receiver.received),
-            timeout=10,
+            lambda: (
+                len(h.receiver.accepted("healthy")) == 6
+                and len(h.receiver.accepted("ended")) == 3
+                and any(r.name == "failing" for r in h.receiver.received)
+            ),
+            timeout=30,
         )
         assert ids(h.receiver.accepted("healthy")) == [e.id for e in events]
         assert ids(h.receiver.accepted("ended")) == [
@@ -190,7 +198,7 @@ async def test_a_delivery_is_given_up_after_its_window_and_the_next_gets_a_windo
         async def second_failed() -> bool:
             return (await h.deliveries(sid))[1].attempts >= 1
 
-        await wait_until(second_failed, timeout=10)
+        await wait_until(second_failed, timeout=30)
         # It waited behind the first for most of a window (counted from its queueing, the
         # window would end before its retry), yet it keeps a window of its own.
         waited = (await h.deliveries(sid))[1]
@@ -239,7 +247,7 @@ async def test_sustained_failure_disables_the_subscription_and_records_why(datab
         # A disabled subscription gets no new deliveries; the other one is unaffected.
         await h.publish(cloud_event(version=5))
         assert len(await h.deliveries(sid)) == 4
-        await wait_until(lambda: len(h.receiver.accepted("up")) == 5, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("up")) == 5, timeout=30)
         assert (await h.subscription(other)).status is Status.ACTIVE
 
 
@@ -259,7 +267,7 @@ async def test_a_paused_subscription_queues_and_sends_everything_when_resumed(da
             use_cases.change(sid, use_cases.Changes(status=Status.ACTIVE), now=h.clock())
         )
         h.wakeup.notify()
-        await wait_until(lambda: len(h.receiver.accepted("a")) == 3, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("a")) == 3, timeout=30)
         assert ids(h.receiver.accepted("a")) == [e.id for e in events]
 
 
@@ -268,7 +276,7 @@ async def test_redelivery_sends_the_same_webhook_id_again_first_in_line(database
         sid = await h.subscribe("a")
         first = cloud_event(version=1)
         await h.publish(first)
-        await wait_until(lambda: len(h.receiver.accepted("a")) == 1, timeout=10)
+        await wait_until(lambda: len(h.receiver.accepted("a")) == 1, timeout=30)
         delivered = (await h.deliveries(sid))[0]
         h.receiver.fail_with["a"] = 503
         await h.publish(cloud_event(version=2))
@@ -279,7 +287,7 @@ async def test_redelivery_sends_the_same_webhook_id_again_first_in_line(database
         async def second_failed_once() -> bool:
             return (await h.deliveries(sid))[1].attempts == 1
 
-        await wait_until(second_failed_once, timeout=10)
+        await wait_until(second_failed_once, timeout=30)
         h.receiver.fail_with.pop("a")
         await h.runner.run(use_cases.redeliver(sid, delivered.delivery_id, now=h.clock()))
         h.wakeup.notify()

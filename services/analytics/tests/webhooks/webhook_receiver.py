@@ -99,7 +99,7 @@ class Receiver:
         server = uvicorn.Server(config)
         self._server = server
         self._task = asyncio.create_task(server.serve())
-        await wait_until(lambda: server.started, timeout=10, message="receiver started")
+        await wait_until(lambda: server.started, timeout=30, message="receiver started")
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:

@@ -41,7 +41,7 @@ async def test_enrollment_events_on_jetstream_become_the_pool(service):
         body = response.json() if response.status_code == 200 else None
         return body if body and len(body["items"]) == 2 else None
 
-    body = await wait_until(pool, timeout=20, message="the pool fed from JetStream")
+    body = await wait_until(pool, timeout=30, message="the pool fed from JetStream")
     assert body["program"]["status"] == "open"
     assert {(c["employee_id"], c["role"]) for c in body["items"]} == {
         (mentor, "mentor"),

@@ -95,12 +95,12 @@ async def test_unanswered_requests_expire_to_the_next_choice_then_run_out(servic
     service.clock.advance(timedelta(hours=47))
     assert await asked(ids["m0"])
     service.clock.advance(timedelta(hours=2))
-    await wait_until(lambda: asked(ids["m1"]), timeout=10, message="second choice asked")
+    await wait_until(lambda: asked(ids["m1"]), timeout=30, message="second choice asked")
     late = await answer(service, request_id, "accept", participant(ids["m0"]))
     assert late.status_code == 403  # m0 is no longer the mentor asked
 
     service.clock.advance(timedelta(hours=49))
-    await wait_until(lambda: asked(ids["m1"], "exhausted"), timeout=10, message="exhausted")
+    await wait_until(lambda: asked(ids["m1"], "exhausted"), timeout=30, message="exhausted")
     run = (await service.run(ids["program"])).json()
     assert run["metrics"]["mentees"] == 1  # back in the pool
 
@@ -200,11 +200,11 @@ async def test_leaving_cancels_or_moves_a_request_on(service):
         return response.json()
 
     await wait_until(
-        lambda: _mentor_is(state(moving), ids["m1"]), timeout=10, message="next choice"
+        lambda: _mentor_is(state(moving), ids["m1"]), timeout=30, message="next choice"
     )
     await pool.withdraw(ids["program"], ids["mentee"], "mentee")
     await wait_until(
-        lambda: _status_is(state(moving), "cancelled"), timeout=10, message="cancelled"
+        lambda: _status_is(state(moving), "cancelled"), timeout=30, message="cancelled"
     )
 
 

@@ -205,7 +205,7 @@ async def test_an_accept_after_a_member_left_is_refused(service):
         )
         return response.status_code == 409
 
-    assert await wait_until(refused_or_declined, timeout=10)
+    assert await wait_until(refused_or_declined, timeout=30)
     declined = await service.until_pair(ids["pair"], "declined")
     assert declined["decline_reason"] == "withdrawal"
 

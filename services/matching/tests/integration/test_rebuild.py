@@ -86,7 +86,7 @@ async def test_the_pool_rebuilt_from_jetstream_equals_the_consumer_built_one(ser
         body = await service.client.get(f"/v1/programs/{program_id}/pool", headers=ADMIN)
         return body.status_code == 200 and len(body.json()["items"]) == 3
 
-    await wait_until(fed, timeout=20, message="the pool fed from JetStream")
+    await wait_until(fed, timeout=30, message="the pool fed from JetStream")
     projection = PoolProjection()
     live = await snapshot(service, projection)
 

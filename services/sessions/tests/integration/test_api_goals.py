@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from mentorship_kit.testing import utc_days
+
 from .conftest import TODAY
 
 
@@ -31,7 +33,8 @@ async def test_a_goal_with_milestones_is_set_progressed_and_achieved(service):
     )
     progressed = await service.client.patch(url, json={"progress": 60}, headers=pair.mentee)
     out_of_range = await service.client.patch(url, json={"progress": 101}, headers=pair.mentee)
-    achieved = await service.client.patch(url, json={"status": "achieved"}, headers=pair.mentor)
+    with utc_days() as days:  # the service closes it on its own today
+        achieved = await service.client.patch(url, json={"status": "achieved"}, headers=pair.mentor)
     reopened = await service.client.patch(url, json={"status": "open"}, headers=pair.mentor)
     listed = await service.client.get(f"/v1/pairs/{pair.pair_id}/goals", headers=pair.mentee)
 
@@ -43,7 +46,7 @@ async def test_a_goal_with_milestones_is_set_progressed_and_achieved(service):
     assert out_of_range.status_code == 422
     assert out_of_range.json()["errors"][0]["field"] == "progress"
     assert (achieved.json()["status"], achieved.json()["progress"]) == ("achieved", 100)
-    assert achieved.json()["closed_on"] == str(TODAY)
+    assert achieved.json()["closed_on"] in {str(day) for day in days}
     assert reopened.status_code == 409
     assert listed.json()["items"] == [achieved.json()]
 

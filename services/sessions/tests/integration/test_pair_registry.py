@@ -25,9 +25,9 @@ async def test_pairs_and_programs_arrive_over_jetstream_and_an_ended_pair_is_rea
     formed = recorded(PairFormed(**PAIR, format="one_to_one", formed_on=TODAY), "pair-r1", 1)
     await publish(js, recorded(created, "program-prog-r1", 1), "enrollment")
     await publish(js, formed, "matching")
-    await wait_until(
-        lambda: _is(pair_status(service), "active"), timeout=15, message="pair registered"
-    )
+    # The pair and its program arrive on two streams, through two consumers: wait for
+    # both (back-dating is checked against the program's dates).
+    await wait_until(lambda: _registered(service), timeout=30, message="pair and program known")
 
     logged = await service.client.post(
         "/v1/pairs/pair-r1/sessions",
@@ -47,7 +47,7 @@ async def test_pairs_and_programs_arrive_over_jetstream_and_an_ended_pair_is_rea
         program_id="prog-r1", settings=program_settings(TODAY - timedelta(days=60), None, 7)
     )
     await publish(js, recorded(moved, "program-prog-r1", 2), "enrollment")
-    await wait_until(lambda: _cadence_is(service, 7), timeout=15, message="program update applied")
+    await wait_until(lambda: _cadence_is(service, 7), timeout=30, message="program update applied")
     now_inside = await service.client.post(
         "/v1/pairs/pair-r1/sessions",
         json={"status": "held", "duration_minutes": 30, "held_on": str(TODAY - timedelta(days=40))},
@@ -58,7 +58,7 @@ async def test_pairs_and_programs_arrive_over_jetstream_and_an_ended_pair_is_rea
     ended = PairEnded(**PAIR, reason="completed", ended_by="m-r1", ended_on=TODAY)
     await publish(js, recorded(ended, "pair-r1", 2), "matching")
     await publish(js, formed, "matching")  # a re-published copy changes nothing
-    await wait_until(lambda: _is(pair_status(service), "ended"), timeout=15, message="pair ended")
+    await wait_until(lambda: _is(pair_status(service), "ended"), timeout=30, message="pair ended")
 
     refused = await service.client.post(
         "/v1/pairs/pair-r1/sessions",
@@ -72,6 +72,14 @@ async def test_pairs_and_programs_arrive_over_jetstream_and_an_ended_pair_is_rea
 
 async def _is(status_awaitable, expected):
     return await status_awaitable == expected
+
+
+async def _registered(service) -> bool:
+    response = await service.client.get("/v1/pairs/pair-r1", headers=MENTOR)
+    if response.status_code != 200:
+        return False
+    body = response.json()
+    return body["status"] == "active" and (body.get("program") or {}).get("cadence_days") == 14
 
 
 async def _cadence_is(service, days):

@@ -111,7 +111,7 @@ async def test_private_texts_reach_no_event_no_message_and_no_outsider(service):
     js = service.app.state.context.js
     stream = stream_name("sessions")
     await wait_until(
-        lambda: _published(js, stream, len(stored)), timeout=15, message="all events published"
+        lambda: _published(js, stream, len(stored)), timeout=30, message="all events published"
     )
     for sequence in range(1, len(stored) + 1):
         message = await js.get_msg(stream, sequence)

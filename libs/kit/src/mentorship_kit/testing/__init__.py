@@ -10,6 +10,8 @@
 - :class:`PostgresServer` is a PostgreSQL cluster of the test's own (initdb, pg_ctl),
   for tests that stop the database itself.
 - :func:`wait_until` polls a condition with a deadline (tests never sleep to sync).
+- :func:`utc_days` gives the dates a block ran on, to check what a service stamped
+  "today" without failing at midnight.
 """
 
 from mentorship_kit.testing.live import LiveServer
@@ -22,7 +24,7 @@ from mentorship_kit.testing.nats import (
 from mentorship_kit.testing.pgserver import PostgresServer, postgres_bin_dir
 from mentorship_kit.testing.postgres import temporary_postgres_database
 from mentorship_kit.testing.process import ServiceProcess
-from mentorship_kit.testing.util import free_port, wait_until
+from mentorship_kit.testing.util import free_port, utc_days, wait_until
 
 __all__ = [
     "LiveServer",
@@ -35,5 +37,6 @@ __all__ = [
     "postgres_bin_dir",
     "stream_messages",
     "temporary_postgres_database",
+    "utc_days",
     "wait_until",
 ]

@@ -37,6 +37,8 @@ ALL_CHECKS: Final = CHECKS.get_all()
 KIT_PATHS: Final = "^/v1/(admin/dead-letters|events)"
 # How often a parameter with known values takes one of them rather than a generated one.
 KNOWN_SHARE: Final = 0.8
+# How long one generated call may take before it counts as failed.
+REQUEST_TIMEOUT_SECONDS: Final = 30
 
 
 def openapi_schema(
@@ -62,6 +64,9 @@ def openapi_schema(
     known = known or {}
     config = schemathesis.Config.from_dict(
         {
+            # schemathesis gives up on a response after 10 s by default; a service on a
+            # loaded 2-core CI machine can be slower than that without being at fault.
+            "request-timeout": REQUEST_TIMEOUT_SECONDS,
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", *accepted]}},
             "dictionaries": {_name(key): {"values": list(values)} for key, values in known.items()},
             "parameters": {

@@ -72,7 +72,7 @@ class ServiceProcess:
         except httpx.TransportError:
             return False
 
-    async def ready(self, client: httpx.AsyncClient, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a polling deadline
+    async def ready(self, client: httpx.AsyncClient, *, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a polling deadline
         await wait_until(
             lambda: self.is_ready(client),
             timeout=timeout,

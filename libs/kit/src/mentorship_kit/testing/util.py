@@ -3,20 +3,74 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TypeVar, overload
 
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+# Ports are drawn from here up to the start of the kernel's ephemeral range.
+_LOWEST_PORT = 20000
+# Room left below the ephemeral range for a few consecutive ports (a port base).
+_SPARE_PORTS = 16
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int | None:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range.
+
+    The kernel hands out ephemeral ports (``ip_local_port_range``) as the local end of
+    every outgoing connection: a test server started, or restarted after a kill, on
+    one of those could meanwhile find it taken by some client's connection (a rare
+    EADDRINUSE on a busy machine). Below that range only an explicit bind takes a port.
+    """
+    start = _ephemeral_start()
+    if start is None or start - _SPARE_PORTS <= _LOWEST_PORT:
+        return _kernel_port()
+    for _ in range(100):
+        port = _LOWEST_PORT + secrets.randbelow(start - _SPARE_PORTS - _LOWEST_PORT)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return _kernel_port()
+
+
+@contextlib.contextmanager
+def utc_days() -> Iterator[set[date]]:
+    """The UTC dates seen while the block ran: one, or two when it crossed midnight.
+
+    A service that stamps "today" on what it does inside the block used one of them,
+    so ``assert answer["closed_on"] in {str(day) for day in days}`` holds whenever the
+    test runs, where a date taken once (let alone at import) fails at midnight.
+    """
+    days = {datetime.now(UTC).date()}
+    try:
+        yield days
+    finally:
+        days.add(datetime.now(UTC).date())
 
 
 @overload
@@ -42,11 +96,16 @@ async def wait_until(
 async def wait_until(
     condition: Callable[[], T | Awaitable[T]],
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not one awaitable's
+    timeout: float = 30.0,  # noqa: ASYNC109 - a polling deadline, not one awaitable's
     interval: float = 0.02,
     message: str = "condition",
 ) -> T:
-    """Poll ``condition`` until it returns a truthy value; TimeoutError at the deadline."""
+    """Poll ``condition`` until it returns a truthy value; TimeoutError at the deadline.
+
+    The default deadline is generous on purpose: polling returns as soon as the
+    condition holds, so a long deadline costs nothing when things go well, while a
+    short one fails tests on a loaded 2-core CI machine that are merely slow.
+    """
     deadline = time.monotonic() + timeout
     last: T | None = None
     while True:
