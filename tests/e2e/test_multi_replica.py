@@ -175,7 +175,7 @@ async def test_two_replicas_of_every_service(pg_database_url, nats_server, tmp_p
         async def all_ready() -> bool:
             return all(await asyncio.gather(*(i.is_ready(http) for i in everyone)))
 
-        await wait_until(all_ready, timeout=120, interval=0.5, message="8 instances ready")
+        await wait_until(all_ready, timeout=240, interval=0.5, message="8 instances ready")
         await wait_until(
             lambda: one_leader_each(http, instances), timeout=30, message="one relay each"
         )

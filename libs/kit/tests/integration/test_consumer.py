@@ -6,6 +6,7 @@ event handled twice would show up twice.
 
 import asyncio
 import importlib.util
+import io
 import signal
 import sys
 import types
@@ -506,4 +507,8 @@ async def test_an_idle_consumer_stops_whenever_it_is_cancelled(engine, nc):
         await asyncio.sleep(0.05 + (attempt % 17) * 0.0007)
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=30)
-        assert done, f"attempt {attempt}: the consumer ignored its cancellation"
+        if not done:
+            stack = io.StringIO()
+            task.print_stack(file=stack)
+            where = stack.getvalue()
+            pytest.fail(f"attempt {attempt}: the consumer ignored its cancellation in\n{where}")
