@@ -70,6 +70,11 @@ class Enrollment:
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
+    @property
+    def holds_mentee_place(self) -> bool:
+        """An enrolled mentee: what a program's ``max_mentees`` counts."""
+        return self.role == "mentee" and self.status is EnrollmentStatus.ENROLLED
+
 
 @dataclass(frozen=True, slots=True)
 class Application:
