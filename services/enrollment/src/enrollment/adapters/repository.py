@@ -330,9 +330,7 @@ async def count_enrolled_mentees(conn: AsyncConnection, program_id: str) -> int:
     return int(result.scalar_one())
 
 
-async def waitlisted_mentees(
-    conn: AsyncConnection, program_id: str, *, after_seq: int | None, limit: int
-) -> list[EnrollmentRow]:
+async def waitlisted_mentees(conn: AsyncConnection, program_id: str) -> list[EnrollmentRow]:
     """The program's waitlisted mentees in waitlist order, first in line first.
 
     An application is waitlisted only when it is submitted, so the order it joined the
@@ -346,15 +344,12 @@ async def waitlisted_mentees(
             enrollments.c.status == EnrollmentStatus.WAITLISTED.value,
         )
         .order_by(enrollments.c.seq)
-        .limit(limit)
     )
-    if after_seq is not None:
-        query = query.where(enrollments.c.seq > after_seq)
     return [_enrollment(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def get_employees(conn: AsyncConnection, employee_ids: Sequence[str]) -> dict[str, Employee]:
-    """The directory's employees among ``employee_ids`` (a few: one page of a waitlist)."""
+    """The directory's employees among ``employee_ids`` (a program's waitlist)."""
     if not employee_ids:
         return {}
     result = await conn.execute(

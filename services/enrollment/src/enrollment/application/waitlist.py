@@ -6,16 +6,17 @@ can leave places free. The command that does so calls :func:`decide_promotions` 
 its first append, and appends the returned decisions with its own events: the place
 is taken in the same transaction that freed it, or not at all.
 
-Concurrency: the program's row is locked first (after the employee's, as everywhere),
-the way applying and approving lock it, so two withdrawals from one program decide one
-after the other and each counts the places the other left. The enrollment streams'
-versions stop anything the lock does not cover (a departure or a manager deciding on a
+Concurrency: the program's row is locked (after the employee's, as everywhere), the way
+applying and approving lock it, so two withdrawals from one program decide one after
+the other and each counts the places the other left. The enrollment streams' versions
+stop anything the lock does not cover (a departure or a manager deciding on a
 waitlisted applicant at the same moment): one of the two appends conflicts and its
 command runs again from a fresh read.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -24,16 +25,15 @@ import structlog
 from enrollment.adapters import repository
 from enrollment.application.streams import enrollment_stream, today
 from enrollment.domain import enrollments
+from enrollment.domain.employees import Employee
 from enrollment.domain.enrollments import Enrollment
 from enrollment.domain.programs import Program
 from mentorship_contracts import EventContract
 from mentorship_contracts.enrollment import ParticipantEnrolled
 from mentorship_kit.commands import CommandTransaction
+from mentorship_kit.eventstore import ConcurrencyConflictError
 
 log = structlog.get_logger(__name__)
-
-# Waitlisted applications read per query while places remain (rejections may need more).
-_PAGE = 100
 
 Decision = tuple[str, Sequence[EventContract], int]
 
@@ -66,48 +66,58 @@ async def decide_promotions(
     the query tables until it appends). ``program``: the program as the command leaves
     it, when the command changes it. ``skip``: enrollments the command decides itself.
     """
-    row = await repository.get_program(tx.conn, program_id, lock=True)
-    if row is None:
+    # The waitlisted applications' streams are read before the program's row is locked:
+    # taking the lock gives the transaction its id, and a stream read after that could
+    # hold an event of a later transaction (see mentorship_kit.commands, ordering rule).
+    # The whole waitlist is read: it is short, and all of it moves when the cap goes.
+    waiting = [
+        row
+        for row in await repository.waitlisted_mentees(tx.conn, program_id)
+        if row.enrollment.enrollment_id not in skip
+    ]
+    streams = await tx.load_many(
+        [enrollment_stream(row.enrollment.enrollment_id) for row in waiting], enrollments.evolve
+    )
+    people = await repository.get_employees(
+        tx.conn, [row.enrollment.employee_id for row in waiting]
+    )
+    locked = await repository.get_program(tx.conn, program_id, lock=True)
+    if locked is None:
         return [], NONE
-    program = program or row.program
+    program = program or locked.program
     if not program.promotes_from_waitlist:
         return [], NONE
     enrolled = await repository.count_enrolled_mentees(tx.conn, program_id) - freed
-    decisions: list[Decision] = []
+    # The waitlist as the lock lets it be now: only what was read above can move. One
+    # that joined since is at the end of the line; reaching it means running again.
+    read = {row.enrollment.enrollment_id for row in waiting}
+    line = [
+        row.enrollment.enrollment_id
+        for row in await repository.waitlisted_mentees(tx.conn, program_id)
+        if row.enrollment.enrollment_id not in skip
+    ]
+    known = list(itertools.takewhile(lambda enrollment_id: enrollment_id in read, line))
+    queue: list[tuple[Enrollment, Employee]] = []
+    versions: dict[str, int] = {}
+    for enrollment_id in known:
+        loaded = streams[enrollment_stream(enrollment_id)]
+        if loaded.state is not None and loaded.state.employee_id in people:
+            queue.append((loaded.state, people[loaded.state.employee_id]))
+            versions[enrollment_id] = loaded.version
+    decided = enrollments.promote_waitlist(program, queue, enrolled_mentees=enrolled, today=today())
     done = NONE
-    after_seq: int | None = None
-    day = today()
-    while program.free_mentee_places(enrolled) != 0:
-        page = await repository.waitlisted_mentees(
-            tx.conn, program_id, after_seq=after_seq, limit=_PAGE
-        )
-        if not page:
-            break
-        after_seq = page[-1].seq
-        ids = [r.enrollment.enrollment_id for r in page if r.enrollment.enrollment_id not in skip]
-        streams = await tx.load_many([enrollment_stream(i) for i in ids], enrollments.evolve)
-        people = await repository.get_employees(tx.conn, [r.enrollment.employee_id for r in page])
-        queue: list[tuple[Enrollment, int]] = []
-        for enrollment_id in ids:
-            loaded = streams[enrollment_stream(enrollment_id)]
-            if loaded.state is not None and loaded.state.employee_id in people:
-                queue.append((loaded.state, loaded.version))
-        versions = {state.enrollment_id: version for state, version in queue}
-        decided = enrollments.promote_waitlist(
-            program,
-            [(state, people[state.employee_id]) for state, _ in queue],
-            enrolled_mentees=enrolled,
-            today=day,
-        )
-        for state, events in decided:
-            decisions.append(
-                (enrollment_stream(state.enrollment_id), events, versions[state.enrollment_id])
-            )
-            if isinstance(events[0], ParticipantEnrolled):
-                done += Promotions(enrolled=(state.enrollment_id,))
-                enrolled += 1
-            else:
-                done += Promotions(rejected=(state.enrollment_id,))
+    for state, events in decided:
+        if isinstance(events[0], ParticipantEnrolled):
+            done += Promotions(enrolled=(state.enrollment_id,))
+        else:
+            done += Promotions(rejected=(state.enrollment_id,))
+    if len(known) < len(line) and program.free_mentee_places(enrolled + len(done.enrolled)) != 0:
+        newcomer = line[len(known)]
+        raise ConcurrencyConflictError(enrollment_stream(newcomer), "read before the lock")
+    decisions: list[Decision] = [
+        (enrollment_stream(state.enrollment_id), events, versions[state.enrollment_id])
+        for state, events in decided
+    ]
     if decisions:
         log.info(
             "enrollment.waitlist_promoted",
