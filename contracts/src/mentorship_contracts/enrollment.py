@@ -213,11 +213,19 @@ class ApplicationSubmitted(_EnrollmentEvent):
 
 
 class ParticipantEnrolled(_EnrollmentEvent):
-    """An application was approved (automatically or by an admin)."""
+    """An application was approved (automatically, by an admin, or off the waitlist)."""
 
     action: ClassVar[str] = "enrolled"
     profile: Profile
     enrolled_on: date
+    from_waitlist: bool = Field(
+        default=False,
+        description=(
+            "True when the service enrolled the applicant on its own, off the program's "
+            "waitlist, because a place freed up (a withdrawal, a departure, a raised cap); "
+            "false for an enrollment decided at application or approved by a manager."
+        ),
+    )
 
 
 class ApplicationWaitlisted(_EnrollmentEvent):

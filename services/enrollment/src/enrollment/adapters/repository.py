@@ -330,6 +330,34 @@ async def count_enrolled_mentees(conn: AsyncConnection, program_id: str) -> int:
     return int(result.scalar_one())
 
 
+async def waitlisted_mentees(conn: AsyncConnection, program_id: str) -> list[EnrollmentRow]:
+    """The program's waitlisted mentees in waitlist order, first in line first.
+
+    An application is waitlisted only when it is submitted, so the order it joined the
+    waitlist is the order it was submitted in: ``seq``.
+    """
+    query = (
+        sa.select(enrollments)
+        .where(
+            enrollments.c.program_id == program_id,
+            enrollments.c.role == "mentee",
+            enrollments.c.status == EnrollmentStatus.WAITLISTED.value,
+        )
+        .order_by(enrollments.c.seq)
+    )
+    return [_enrollment(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def get_employees(conn: AsyncConnection, employee_ids: Sequence[str]) -> dict[str, Employee]:
+    """The directory's employees among ``employee_ids`` (a program's waitlist)."""
+    if not employee_ids:
+        return {}
+    result = await conn.execute(
+        sa.select(employees).where(employees.c.employee_id.in_(list(employee_ids)))
+    )
+    return {row["employee_id"]: _employee(row).employee for row in result.mappings()}
+
+
 async def list_participants(
     conn: AsyncConnection,
     program_id: str,

@@ -2,7 +2,9 @@
 
 A departure withdraws every live enrollment of the employee in the same transaction:
 the query table names them, their streams are loaded with the employee's (all loads
-before the first append), and the withdrawals are appended with the departure.
+before the first append), and the withdrawals are appended with the departure — with,
+where an enrolled mentee's place freed up, the waitlist's moves into it (see
+:mod:`enrollment.application.waitlist`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from enrollment.adapters import repository
 from enrollment.adapters.projection import QUERIES
 from enrollment.adapters.row_changes import login_keys
 from enrollment.adapters.tables import metadata
+from enrollment.application import waitlist
 from enrollment.application.streams import employee_stream, enrollment_stream, folded, today
+from enrollment.application.waitlist import Promotions
 from enrollment.domain import employees, enrollments
 from enrollment.domain.employees import DepartureReason, Employee, UpsertOutcome
 from enrollment.domain.errors import (
@@ -60,6 +64,8 @@ class EmployeeChange:
     outcome: UpsertOutcome
     employee: Employee
     withdrawn: int = 0
+    # The waitlists' moves into places the departure freed.
+    promotions: Promotions = waitlist.NONE
 
 
 def _keeping_identity(current: Employee | None, record: EmployeeRecord) -> EmployeeRecord:
@@ -294,6 +300,8 @@ async def _save(
     """Append the employee's events and, for a departure, the withdrawals it causes."""
     after = folded(before, events, employees.evolve)
     withdrawals: list[tuple[str, Sequence[EventContract], int]] = []
+    ids: list[str] = []
+    freed: list[str] = []  # program ids, once per enrolled mentee withdrawn
     if any(isinstance(event, EmployeeDeparted) for event in events):
         ids = await repository.live_enrollment_ids(tx.conn, after.employee_id)
         streams = await tx.load_many([enrollment_stream(i) for i in ids], enrollments.evolve)
@@ -303,14 +311,36 @@ async def _save(
                 withdrawn := enrollments.withdraw_for_departure(loaded.state, day)
             ):
                 withdrawals.append((stream_id, withdrawn, loaded.version))
+                if loaded.state.holds_mentee_place:
+                    freed.append(loaded.state.program_id)
+    promotions, promoted = await _fill_freed_places(tx, freed, skip=set(ids))
     async with QUERIES.deferred(tx.conn):
         await tx.append(employee_stream(after.employee_id), events, expected_version=version)
-        if withdrawals:
-            await tx.append_many(withdrawals)
+        if withdrawals or promotions:
+            await tx.append_many([*withdrawals, *promotions])
     _log_changes(after.employee_id, outcome, events, withdrawn=len(withdrawals))
     return EmployeeChange(
-        outcome if events else UpsertOutcome.UNCHANGED, after, withdrawn=len(withdrawals)
+        outcome if events else UpsertOutcome.UNCHANGED,
+        after,
+        withdrawn=len(withdrawals),
+        promotions=promoted,
     )
+
+
+async def _fill_freed_places(
+    tx: CommandTransaction, freed: Sequence[str], skip: set[str]
+) -> tuple[list[waitlist.Decision], Promotions]:
+    """The waitlists' moves into the places a departure freed, program by program (in
+    program id order, so two departures lock the programs they share in one order)."""
+    decisions: list[waitlist.Decision] = []
+    promoted = waitlist.NONE
+    for program_id in sorted(set(freed)):
+        moves, done = await waitlist.decide_promotions(
+            tx, program_id, freed=freed.count(program_id), skip=skip
+        )
+        decisions += moves
+        promoted += done
+    return decisions, promoted
 
 
 def _log_changes(

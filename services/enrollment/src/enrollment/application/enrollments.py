@@ -1,5 +1,8 @@
 """Enrollment use cases: apply, approve, reject, withdraw, change the profile.
 
+Withdrawing an enrolled mentee hands the freed place to the waitlist in the same
+transaction (see :mod:`enrollment.application.waitlist`).
+
 Applying decides on state outside the new enrollment's own stream: the program (is it
 open, is it full) and the employee (eligible?). Both are read from the query tables,
 which commit with their events, under row locks on PostgreSQL: the employee's row
@@ -18,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enrollment.adapters import repository
 from enrollment.adapters.projection import QUERIES
+from enrollment.application import waitlist
 from enrollment.application.streams import enrollment_stream, folded, today
+from enrollment.application.waitlist import Promotions
 from enrollment.domain import enrollments
 from enrollment.domain.enrollments import Application, Enrollment, WithdrawalReason
 from enrollment.domain.errors import (
@@ -140,14 +145,33 @@ def reject(enrollment_id: str, reasons: list[str]) -> UseCase[Enrollment]:
     return use_case
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    enrollment: Enrollment
+    # The waitlist's moves into the place the withdrawal freed.
+    promotions: Promotions = waitlist.NONE
+
+
 def withdraw(
     enrollment_id: str, reason: WithdrawalReason, *, acting_for: str | None
-) -> UseCase[Enrollment]:
-    """``acting_for``: the employee a participant caller may act for (None: anyone)."""
+) -> UseCase[Withdrawal]:
+    """Withdraw; a mentee's freed place goes to the waitlist in the same transaction.
 
-    async def use_case(tx: CommandTransaction) -> Enrollment:
+    ``acting_for``: the employee a participant caller may act for (None: anyone).
+    """
+
+    async def use_case(tx: CommandTransaction) -> Withdrawal:
         state, version = await _load(tx, enrollment_id, acting_for)
-        return await _save(tx, state, version, enrollments.withdraw(state, reason, today()))
+        events = enrollments.withdraw(state, reason, today())
+        decisions: list[waitlist.Decision] = []
+        promotions = waitlist.NONE
+        if events and state.holds_mentee_place:
+            decisions, promotions = await waitlist.decide_promotions(tx, state.program_id, freed=1)
+        async with QUERIES.deferred(tx.conn):
+            after = await _save(tx, state, version, events)
+            if decisions:
+                await tx.append_many(decisions)
+        return Withdrawal(after, promotions)
 
     return use_case
 

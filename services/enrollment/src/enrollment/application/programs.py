@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
+from enrollment.adapters.projection import QUERIES
+from enrollment.application import waitlist
 from enrollment.application.streams import folded, program_stream, today
+from enrollment.application.waitlist import Promotions
 from enrollment.domain import programs
 from enrollment.domain.errors import InvalidInputError, ProgramNotFoundError
 from enrollment.domain.programs import Program
@@ -40,10 +44,22 @@ async def _load(tx: CommandTransaction, program_id: str) -> tuple[Program, int]:
     return loaded.state, loaded.version
 
 
-def update_program(program_id: str, changes: Mapping[str, Any]) -> UseCase[Program]:
-    """Apply a partial change (top-level settings fields; nested objects are replaced)."""
+@dataclass(frozen=True, slots=True)
+class ProgramUpdate:
+    program: Program
+    # The waitlist's moves into places the change opened (a raised or removed cap).
+    promotions: Promotions = waitlist.NONE
 
-    async def use_case(tx: CommandTransaction) -> Program:
+
+def update_program(program_id: str, changes: Mapping[str, Any]) -> UseCase[ProgramUpdate]:
+    """Apply a partial change (top-level settings fields; nested objects are replaced).
+
+    A change that leaves mentee places free in a program with automatic approval (a
+    raised or removed ``max_mentees``, automatic approval switched on) fills them from
+    the waitlist in the same transaction, under the program's current (new) rules.
+    """
+
+    async def use_case(tx: CommandTransaction) -> ProgramUpdate:
         state, version = await _load(tx, program_id)
         try:
             settings = ProgramSettings.model_validate({**state.settings.model_dump(), **changes})
@@ -52,8 +68,16 @@ def update_program(program_id: str, changes: Mapping[str, Any]) -> UseCase[Progr
             field = ".".join(str(part) for part in first["loc"]) or "body"
             raise InvalidInputError(field, first["msg"]) from exc
         events = programs.update_program(state, settings)
-        await tx.append(program_stream(program_id), events, expected_version=version)
-        return folded(state, events, programs.evolve)
+        after = folded(state, events, programs.evolve)
+        decisions: list[waitlist.Decision] = []
+        promotions = waitlist.NONE
+        if events:
+            decisions, promotions = await waitlist.decide_promotions(tx, program_id, program=after)
+        async with QUERIES.deferred(tx.conn):
+            await tx.append(program_stream(program_id), events, expected_version=version)
+            if decisions:
+                await tx.append_many(decisions)
+        return ProgramUpdate(after, promotions)
 
     return use_case
 

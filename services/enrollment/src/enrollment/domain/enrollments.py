@@ -5,10 +5,15 @@ rules allow: rejected with reasons when ineligible, waitlisted (or rejected) whe
 program has its mentees, enrolled when the program approves automatically; otherwise it
 waits for a program manager. Live applications (pending, waitlisted, enrolled) can be
 withdrawn; a departure withdraws them all.
+
+When a mentee's place frees up in a program that approves automatically, the waitlist
+moves on its own (:func:`promote_waitlist`): first in line first, each applicant
+checked again against the program's current rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
@@ -64,6 +69,11 @@ class Enrollment:
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def holds_mentee_place(self) -> bool:
+        """An enrolled mentee: what a program's ``max_mentees`` counts."""
+        return self.role == "mentee" and self.status is EnrollmentStatus.ENROLLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +196,58 @@ def approve(
         assert program.settings.max_mentees is not None  # noqa: S101 - full implies a cap
         raise ProgramFullError(program.program_id, program.settings.max_mentees)
     return [ParticipantEnrolled(**_keys(state), profile=state.profile, enrolled_on=today)]
+
+
+def promote_from_waitlist(
+    state: Enrollment, program: Program, employee: Employee, today: date
+) -> list[EventContract]:
+    """A place is free for this waitlisted applicant: enroll them if the program's current
+    rules still admit them, otherwise reject them with the reasons.
+
+    Rejecting (rather than leaving them waiting) tells the applicant why at once, as an
+    ineligible application is told at submission, and keeps an applicant who cannot be
+    admitted from being re-examined each time a place frees up; once eligible again
+    they may apply again (a rejected application is not live).
+    """
+    if state.status is not EnrollmentStatus.WAITLISTED:
+        return []
+    reasons = ineligibility_reasons(program.rules_for(state.role), employee, today)
+    if reasons:
+        return [ApplicationRejected(**_keys(state), reasons=reasons, rejected_on=today)]
+    return [
+        ParticipantEnrolled(
+            **_keys(state), profile=state.profile, enrolled_on=today, from_waitlist=True
+        )
+    ]
+
+
+def promote_waitlist(
+    program: Program,
+    queue: Sequence[tuple[Enrollment, Employee]],
+    *,
+    enrolled_mentees: int,
+    today: date,
+) -> list[tuple[Enrollment, list[EventContract]]]:
+    """Fill the program's free mentee places from ``queue`` (the waitlist, first in line
+    first): as many enrolled as now fit; the ineligible met on the way are rejected.
+
+    Nothing moves unless the program approves automatically (with manual approval the
+    manager picks from the waitlist).
+    """
+    if not program.promotes_from_waitlist:
+        return []
+    free = program.free_mentee_places(enrolled_mentees)
+    decided: list[tuple[Enrollment, list[EventContract]]] = []
+    for state, employee in queue:
+        if free == 0:
+            break
+        events = promote_from_waitlist(state, program, employee, today)
+        if not events:
+            continue
+        decided.append((state, events))
+        if free is not None and isinstance(events[0], ParticipantEnrolled):
+            free -= 1
+    return decided
 
 
 def reject(state: Enrollment, reasons: list[str], today: date) -> list[EventContract]:

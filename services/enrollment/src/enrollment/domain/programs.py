@@ -42,6 +42,21 @@ class Program:
         cap = self.settings.max_mentees
         return cap is not None and enrolled_mentees >= cap
 
+    def free_mentee_places(self, enrolled_mentees: int) -> int | None:
+        """Places left for mentees; None when the program caps nothing."""
+        cap = self.settings.max_mentees
+        return None if cap is None else max(cap - enrolled_mentees, 0)
+
+    @property
+    def promotes_from_waitlist(self) -> bool:
+        """Whether a freed place goes to the waitlist's first in line without a manager:
+        with automatic approval, while the program runs (open, or closed to new
+        applications but not archived)."""
+        return self.settings.approval == "auto" and self.status in {
+            ProgramStatus.OPEN,
+            ProgramStatus.CLOSED,
+        }
+
 
 def evolve(state: Program | None, event: EventContract) -> Program:
     match event:

@@ -10,6 +10,8 @@ from typing import Final
 
 from prometheus_client import Counter
 
+from enrollment.application.waitlist import Promotions
+
 SERVICE: Final = "enrollment"
 
 APPLICATIONS = Counter(
@@ -34,6 +36,14 @@ DEPARTURE_WITHDRAWALS = Counter(
     ["service"],
 )
 
+WAITLIST_PROMOTIONS = Counter(
+    "mentorship_enrollment_waitlist_promotions_total",
+    "Waitlisted mentees decided on automatically when a place freed up, by what freed it "
+    "(withdrawal, departure, program_update) and outcome (enrolled, or rejected when the "
+    "program's current rules refuse them).",
+    ["service", "cause", "outcome"],
+)
+
 
 def application_decided(role: str, outcome: str) -> None:
     APPLICATIONS.labels(SERVICE, role, outcome).inc()
@@ -51,3 +61,11 @@ def directory_rows(channel: str, outcome: str, count: int = 1) -> None:
 def departure_withdrawals(count: int) -> None:
     if count:
         DEPARTURE_WITHDRAWALS.labels(SERVICE).inc(count)
+
+
+def waitlist_promotions(cause: str, promotions: Promotions) -> None:
+    """Count the waitlist's moves; each enrolled one is also a status change."""
+    for outcome, ids in (("enrolled", promotions.enrolled), ("rejected", promotions.rejected)):
+        if ids:
+            WAITLIST_PROMOTIONS.labels(SERVICE, cause, outcome).inc(len(ids))
+            ENROLLMENT_CHANGES.labels(SERVICE, outcome).inc(len(ids))

@@ -162,20 +162,27 @@ async def import_employees(
     response_model=EmployeeOut,
     responses=problem_responses(400, 401, 403, 404, 409, 422),
     summary="Record that the employee left; withdraws every live enrollment of theirs",
+    description=(
+        "Every live enrollment of the employee is withdrawn in the same transaction; where "
+        "that frees a mentee's place in a program with automatic approval, the program's "
+        "waitlist moves up into it (see the withdraw endpoint)."
+    ),
 )
 async def record_departure(
     employee_id: EmployeeId, body: Departure, _: DirectoryWriter, command: CommandDep
 ) -> Response:
-    withdrawn: list[int] = []
+    changes: list[use_cases.EmployeeChange] = []
 
     def present(change: use_cases.EmployeeChange) -> EmployeeOut:
-        withdrawn.append(change.withdrawn)
+        changes.append(change)
         return EmployeeOut.of(change.employee)
 
     response: Response = await command.execute(
         use_cases.record_departure(employee_id, body.left_on, body.reason), present=present
     )
-    metrics.departure_withdrawals(withdrawn[-1] if withdrawn else 0)
+    if changes:
+        metrics.departure_withdrawals(changes[-1].withdrawn)
+        metrics.waitlist_promotions("departure", changes[-1].promotions)
     return response
 
 

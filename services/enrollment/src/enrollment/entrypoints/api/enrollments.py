@@ -139,16 +139,30 @@ async def reject(
     response_model=EnrollmentOut,
     responses=_DECISION,
     summary="Withdraw from the program (the participant, an admin or a program manager)",
+    description=(
+        "When an enrolled mentee withdraws from a program with automatic approval, the "
+        "freed place goes to the first waitlisted mentee still eligible under the "
+        "program's current rules, in the same transaction (ParticipantEnrolled with "
+        "`from_waitlist: true`); waitlisted applicants the rules now refuse are rejected "
+        "with reasons on the way. With manual approval the waitlist waits for a manager."
+    ),
 )
 async def withdraw(
     enrollment_id: EnrollmentId, principal: Applicant, command: CommandDep
 ) -> Response:
     restricted_to = acting_for(principal)
     reason: WithdrawalReason = "self" if restricted_to is not None else "admin"
+    withdrawals: list[use_cases.Withdrawal] = []
+
+    def present(withdrawal: use_cases.Withdrawal) -> EnrollmentOut:
+        withdrawals.append(withdrawal)
+        return _decision_endpoint(withdrawal.enrollment)
+
     response: Response = await command.execute(
-        use_cases.withdraw(enrollment_id, reason, acting_for=restricted_to),
-        present=_decision_endpoint,
+        use_cases.withdraw(enrollment_id, reason, acting_for=restricted_to), present=present
     )
+    if withdrawals:
+        metrics.waitlist_promotions("withdrawal", withdrawals[-1].promotions)
     return response
 
 
@@ -198,6 +212,12 @@ async def get_enrollment(
     response_model=ParticipantPage,
     responses=problem_responses(400, 401, 403, 404, 422),
     summary="List a program's applicants and participants, oldest application first",
+    description=(
+        "Applications are waitlisted only when submitted, so `?role=mentee&status=waitlisted` "
+        "lists the waitlist in its order: the first item is next in line (the one "
+        "automatic approval enrolls when a place frees up, and the one a manager "
+        "approving by hand should normally pick)."
+    ),
 )
 async def list_participants(
     program_id: ProgramId,

@@ -12,6 +12,7 @@ from enrollment.application import programs as use_cases
 from enrollment.application.streams import program_stream
 from enrollment.domain.errors import ProgramNotFoundError
 from enrollment.domain.programs import ProgramStatus
+from enrollment.entrypoints import metrics
 from enrollment.entrypoints.api.access import ProgramManager, run_unkeyed
 from enrollment.entrypoints.api.schemas import (
     CreateProgram,
@@ -64,6 +65,12 @@ async def create_program(body: CreateProgram, _: ProgramManager, command: Comman
     response_model=ProgramOut,
     responses=_WRITE,
     summary="Change some of a program's settings",
+    description=(
+        "With automatic approval, a change that leaves mentee places free (a raised or "
+        "removed `max_mentees`, `approval` switched to `auto`) enrolls waitlisted mentees "
+        "into them, first in line first and checked against the new rules, in the same "
+        "transaction."
+    ),
 )
 async def update_program(
     program_id: ProgramId,
@@ -72,10 +79,11 @@ async def update_program(
     request: Request,
     context: ContextDep,
 ) -> ProgramOut:
-    program = await run_unkeyed(
+    update = await run_unkeyed(
         request, context, principal, use_cases.update_program(program_id, body.changes())
     )
-    return ProgramOut.of(program)
+    metrics.waitlist_promotions("program_update", update.promotions)
+    return ProgramOut.of(update.program)
 
 
 @router.post(

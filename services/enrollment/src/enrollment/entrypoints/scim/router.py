@@ -165,6 +165,7 @@ async def _run(
         raise ScimError(409, "userName is already taken", scim_type="uniqueness") from exc
     metrics.directory_rows("scim", change.outcome.value)
     metrics.departure_withdrawals(change.withdrawn)
+    metrics.waitlist_promotions("departure", change.promotions)
     return change
 
 
