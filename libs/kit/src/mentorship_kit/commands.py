@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -122,7 +122,7 @@ class CommandTransaction:
     ) -> None:
         """Feed the inline projections the stored events with their data in clear."""
         for stored in recorded:
-            event = stored if self.vault is None else replace(stored, data=clear[stored.event_id])
+            event = stored if self.vault is None else stored.with_data(clear[stored.event_id])
             for handler in self.inline:
                 await handler(self.conn, event)
         self.appended.extend(recorded)

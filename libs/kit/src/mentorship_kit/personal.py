@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -366,21 +367,22 @@ def _open_value(cipher: AESGCM | None, value: object, aad: bytes) -> object:
     return _decrypt(cipher, blob, aad).decode()
 
 
-def _copy_along(data: Mapping[str, Any], paths: Iterable[FieldPath]) -> dict[str, Any]:
+def _copy_along(data: Mapping[str, Any], paths: tuple[FieldPath, ...]) -> dict[str, Any]:
     """A copy of ``data`` whose mappings along ``paths`` are fresh, safe to change."""
     copy = dict(data)
-    fresh = {id(copy)}
-    for path in paths:
-        node = copy
-        for name in path[:-1]:
-            child = node.get(name)
-            if not isinstance(child, Mapping):
-                break
-            if id(child) not in fresh:
-                node[name] = dict(child)
-                fresh.add(id(node[name]))
-            node = node[name]
+    for prefix in _inner_prefixes(paths):
+        holder = _parent(copy, prefix)  # fresh already: shorter prefixes come first
+        child = None if holder is None else holder.get(prefix[-1])
+        if holder is not None and isinstance(child, Mapping):
+            holder[prefix[-1]] = dict(child)
     return copy
+
+
+@functools.cache
+def _inner_prefixes(paths: tuple[FieldPath, ...]) -> tuple[FieldPath, ...]:
+    """The paths of the mappings that hold personal fields, shortest first."""
+    prefixes = {path[:depth] for path in paths for depth in range(1, len(path))}
+    return tuple(sorted(prefixes, key=len))
 
 
 def _parent(data: dict[str, Any], path: FieldPath) -> dict[str, Any] | None:
