@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -108,27 +108,23 @@ class CommandTransaction:
             return [event.data for event in recorded]
         return await self.vault.open(self.conn, [(e.event_type, e.data) for e in recorded])
 
-    async def _sealed(self, events: Sequence[EventContract]) -> list[Mapping[str, Any]]:
+    async def _stored_data(
+        self, events: Sequence[EventContract]
+    ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+        """(each event's data in clear, the same with personal fields sealed)."""
+        clear: list[Mapping[str, Any]] = [event.to_data() for event in events]
         if self.vault is None:
-            return [event.to_data() for event in events]
-        return list(await self.vault.seal(self.conn, events))
+            return clear, clear
+        return clear, await self.vault.seal(self.conn, events, clear)
 
     async def _project(
-        self,
-        recorded: Sequence[RecordedEvent],
-        new: Sequence[NewEvent],
-        decided: Sequence[EventContract],
+        self, recorded: Sequence[RecordedEvent], clear: Mapping[uuid.UUID, Mapping[str, Any]]
     ) -> None:
         """Feed the inline projections the stored events with their data in clear."""
-        by_id = {n.event_id: event for n, event in zip(new, decided, strict=True)}
         for stored in recorded:
-            clear = (
-                stored
-                if self.vault is None
-                else replace(stored, data=by_id[stored.event_id].to_data())
-            )
+            event = stored if self.vault is None else stored.with_data(clear[stored.event_id])
             for handler in self.inline:
-                await handler(self.conn, clear)
+                await handler(self.conn, event)
         self.appended.extend(recorded)
 
     async def append_many(
@@ -136,17 +132,19 @@ class CommandTransaction:
     ) -> list[RecordedEvent]:
         """Append ``(stream id, events, expected version)`` for many streams in one go."""
         decided = [event for _, events, _ in decisions for event in events]
-        sealed = iter(await self._sealed(decided))
+        clear, sealed = await self._stored_data(decided)
+        stored = iter(sealed)
         batches = [
             (
-                [NewEvent.from_contract(stream_id, e, data=next(sealed)) for e in events],
+                [NewEvent.from_contract(stream_id, e, data=next(stored)) for e in events],
                 version,
             )
             for stream_id, events, version in decisions
             if events
         ]
         recorded = await self.store.append_many(self.conn, batches, metadata=self.metadata)
-        await self._project(recorded, [n for batch, _ in batches for n in batch], decided)
+        new = [n.event_id for batch, _ in batches for n in batch]
+        await self._project(recorded, dict(zip(new, clear, strict=True)))
         return recorded
 
     async def append(
@@ -159,14 +157,15 @@ class CommandTransaction:
     ) -> list[RecordedEvent]:
         """Append decided events and feed them to the inline projections."""
         ids = list(event_ids) if event_ids is not None else [uuid.uuid4() for _ in events]
+        clear, sealed = await self._stored_data(events)
         new = [
             NewEvent.from_contract(stream_id, event, event_id=event_id, data=data)
-            for event, event_id, data in zip(events, ids, await self._sealed(events), strict=True)
+            for event, event_id, data in zip(events, ids, sealed, strict=True)
         ]
         recorded = await self.store.append(
             self.conn, new, expected_version=expected_version, metadata=self.metadata
         )
-        await self._project(recorded, new, events)
+        await self._project(recorded, dict(zip(ids, clear, strict=True)))
         return recorded
 
 

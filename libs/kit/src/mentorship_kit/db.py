@@ -159,3 +159,14 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def collect_young_every(allocations: int) -> None:
+    """Run the young-generation collection every ``allocations`` net allocations.
+
+    The older generations keep Python's ratios, so full collections become rarer by
+    the same factor. 0 keeps the interpreter's default.
+    """
+    if allocations > 0:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(allocations, middle, old)

@@ -37,7 +37,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
 import nats.errors
@@ -179,7 +179,7 @@ async def _opened(
 ) -> list[RecordedEvent]:
     async with store.engine.connect() as conn:
         datas = await vault.open(conn, [(e.event_type, e.data) for e in events])
-    return [replace(e, data=d) for e, d in zip(events, datas, strict=True)]
+    return [e.with_data(d) for e, d in zip(events, datas, strict=True)]
 
 
 async def jetstream_events(

@@ -28,7 +28,7 @@ from prometheus_client import Info
 
 from mentorship_kit import messaging
 from mentorship_kit.context import ServiceContext
-from mentorship_kit.db import freeze_startup_heap, warm_pool
+from mentorship_kit.db import collect_young_every, freeze_startup_heap, warm_pool
 from mentorship_kit.migrations import Migrations, SchemaState, schema_status, upgrade
 from mentorship_kit.supervisor import TaskSupervisor, Worker
 
@@ -150,6 +150,7 @@ class ServiceRuntime:
             self._supervisor.start(name, make)
         if context.settings.freeze_startup_heap:
             freeze_startup_heap()
+        collect_young_every(context.settings.gc_young_threshold)
         self._step = "done"
         self._bootstrapped = True
         log.info("service.bootstrapped", tasks=self._supervisor.names, pool_connections=warmed)

@@ -125,3 +125,23 @@ class RecordedEvent:
     @property
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.tx_id, self.position)
+
+    def with_data(self, data: Mapping[str, Any]) -> RecordedEvent:
+        """The same event with other data (opened or sealed personal fields).
+
+        What ``dataclasses.replace`` does, without its per-field introspection: bulk
+        commands call it once per event.
+        """
+        return RecordedEvent(
+            self.position,
+            self.tx_id,
+            self.event_id,
+            self.stream_type,
+            self.stream_id,
+            self.stream_version,
+            self.event_type,
+            self.schema_version,
+            data,
+            self.metadata,
+            self.recorded_at,
+        )
