@@ -23,7 +23,7 @@ statement and one round trip for any number of rows, in the caller's transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -63,45 +63,57 @@ def _key_column(table: sa.Table) -> sa.Column[Any]:
 
 
 async def apply_changes(
-    conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Sequence[RowChange]
+    conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Iterable[RowChange]
 ) -> None:
-    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring."""
-    rows: dict[tuple[str, str], Row] = {}
-    columns: dict[tuple[str, str], tuple[str, ...]] = {}
-    merged: dict[tuple[str, str], list[RowChange]] = {}
-    folded: dict[tuple[str, str], list[RowChange]] = {}
+    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring.
+
+    A rebuild passes a generator: each change is merged as it comes and dropped, and
+    per key only its merged row is kept (no list of changes, no tuple of columns) —
+    what stays alive for a whole batch is what the garbage collector keeps walking.
+    """
+    # Per table and key: the merged row, and the values naming the columns it sets.
+    rows: dict[str, dict[str, Row]] = {}
+    sets: dict[str, dict[str, Row]] = {}
+    folded: dict[str, dict[str, list[RowChange]]] = {}
     for change in changes:
-        key = (change.table, change.key)
-        pending = folded.get(key)
+        name = change.table
+        key = change.key
+        table_rows = rows.get(name)
+        if table_rows is None:
+            table_rows = rows[name] = {}
+            sets[name] = {}
+        row = table_rows.get(key)
+        folded_keys = folded.get(name)
+        pending = None if folded_keys is None else folded_keys.get(key)
         if pending is not None:
             pending.append(change)
-            continue
-        row = rows.get(key)
-        if change.fold is not None:
-            # From here on this key is read and folded: replay what it had so far.
-            folded[key] = [*merged.pop(key, ()), change]
-            rows.pop(key, None)
-            columns.pop(key, None)
+        elif change.fold is not None:
+            # From here on this key is read and folded. What it had so far is one
+            # change: the columns set so far, onto the merged row as the base.
+            earlier: list[RowChange] = []
+            if row is not None:
+                del table_rows[key]
+                set_columns = sets[name].pop(key)
+                earlier = [RowChange(name, key, {c: row[c] for c in set_columns}, row)]
+            folded.setdefault(name, {})[key] = [*earlier, change]
         elif row is None:
             base = change.base
-            rows[key] = {**base, **change.values} if base is not None else dict(change.values)
-            columns[key] = tuple(change.values)
-            merged[key] = [change]
+            # Rows are never updated in place: a change's own dict can be the row.
+            table_rows[key] = change.values if base is None else {**base, **change.values}
+            sets[name][key] = change.values
         else:
-            row.update(change.values)
-            columns[key] = tuple(dict.fromkeys((*columns[key], *change.values)))
-            merged[key].append(change)
-    groups: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-    for key, row in rows.items():
-        groups.setdefault((key[0], columns[key]), []).append(row)
-    for (name, set_columns), group in groups.items():
+            table_rows[key] = {**row, **change.values}
+            sets[name][key] = {**sets[name][key], **change.values}
+    for name, table_rows in rows.items():
         table = tables[name]
         key_name = _key_column(table).name
-        await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
-    folded_by_table: dict[str, dict[str, list[RowChange]]] = {}
-    for (name, key_value), key_changes in folded.items():
-        folded_by_table.setdefault(name, {})[key_value] = key_changes
-    for name, keyed in folded_by_table.items():
+        table_sets = sets[name]
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for key, row in table_rows.items():
+            groups.setdefault(tuple(table_sets[key]), []).append(row)
+        for set_columns, group in groups.items():
+            await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
+    for name, keyed in folded.items():
         await _write_folded(conn, tables[name], keyed)
 
 
