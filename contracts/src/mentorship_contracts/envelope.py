@@ -52,7 +52,7 @@ class CloudEvent(BaseModel):
         return headers
 
     @classmethod
-    def trusted(  # noqa: PLR0913 - one keyword per attribute, as the constructor takes them
+    def trusted(
         cls,
         *,
         id: str,  # noqa: A002 - the CloudEvents attribute name

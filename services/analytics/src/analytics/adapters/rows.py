@@ -65,26 +65,48 @@ def _key_column(table: sa.Table) -> sa.Column[Any]:
 async def apply_changes(
     conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Iterable[RowChange]
 ) -> None:
-    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring.
-
-    A rebuild passes a generator: each change is merged as it comes and dropped, and
-    per key only its merged row is kept (no list of changes, no tuple of columns) —
-    what stays alive for a whole batch is what the garbage collector keeps walking.
-    """
-    # Per table and key: the merged row, and the values naming the columns it sets.
-    rows: dict[str, dict[str, Row]] = {}
-    sets: dict[str, dict[str, Row]] = {}
-    folded: dict[str, dict[str, list[RowChange]]] = {}
+    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring."""
+    merged = _Merged()
     for change in changes:
+        merged.add(change)
+    for name, table_rows in merged.rows.items():
+        table = tables[name]
+        key_name = _key_column(table).name
+        table_sets = merged.sets[name]
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for key, row in table_rows.items():
+            groups.setdefault(tuple(table_sets[key]), []).append(row)
+        for set_columns, group in groups.items():
+            await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
+    for name, keyed in merged.folded.items():
+        await _write_folded(conn, tables[name], keyed)
+
+
+class _Merged:
+    """Changes merged in event order, per table and key.
+
+    A rebuild passes a generator: each change is merged as it comes and dropped. Per
+    key only its merged row is kept (no list of changes, no tuple of columns): what
+    stays alive for a whole batch is what the garbage collector keeps walking.
+    """
+
+    def __init__(self) -> None:
+        # The merged row, and the values naming the columns its changes set.
+        self.rows: dict[str, dict[str, Row]] = {}
+        self.sets: dict[str, dict[str, Row]] = {}
+        # Keys with a fold: their changes, applied to the stored row.
+        self.folded: dict[str, dict[str, list[RowChange]]] = {}
+
+    def add(self, change: RowChange) -> None:
         name = change.table
         key = change.key
-        table_rows = rows.get(name)
-        if table_rows is None:
-            table_rows = rows[name] = {}
-            sets[name] = {}
-        row = table_rows.get(key)
-        folded_keys = folded.get(name)
-        pending = None if folded_keys is None else folded_keys.get(key)
+        rows = self.rows.get(name)
+        if rows is None:
+            rows = self.rows[name] = {}
+            self.sets[name] = {}
+        folded = self.folded.get(name)
+        pending = None if folded is None else folded.get(key)
+        row = rows.get(key)
         if pending is not None:
             pending.append(change)
         elif change.fold is not None:
@@ -92,29 +114,19 @@ async def apply_changes(
             # change: the columns set so far, onto the merged row as the base.
             earlier: list[RowChange] = []
             if row is not None:
-                del table_rows[key]
-                set_columns = sets[name].pop(key)
+                del rows[key]
+                set_columns = self.sets[name].pop(key)
                 earlier = [RowChange(name, key, {c: row[c] for c in set_columns}, row)]
-            folded.setdefault(name, {})[key] = [*earlier, change]
+            self.folded.setdefault(name, {})[key] = [*earlier, change]
         elif row is None:
             base = change.base
             # Rows are never updated in place: a change's own dict can be the row.
-            table_rows[key] = change.values if base is None else {**base, **change.values}
-            sets[name][key] = change.values
+            rows[key] = change.values if base is None else {**base, **change.values}
+            self.sets[name][key] = change.values
         else:
-            table_rows[key] = {**row, **change.values}
-            sets[name][key] = {**sets[name][key], **change.values}
-    for name, table_rows in rows.items():
-        table = tables[name]
-        key_name = _key_column(table).name
-        table_sets = sets[name]
-        groups: dict[tuple[str, ...], list[Row]] = {}
-        for key, row in table_rows.items():
-            groups.setdefault(tuple(table_sets[key]), []).append(row)
-        for set_columns, group in groups.items():
-            await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
-    for name, keyed in folded.items():
-        await _write_folded(conn, tables[name], keyed)
+            rows[key] = {**row, **change.values}
+            sets = self.sets[name]
+            sets[key] = {**sets[key], **change.values}
 
 
 async def _write_folded(
