@@ -113,6 +113,35 @@ def test_cloudevent_survives_the_header_round_trip():
     assert CloudEvent.from_headers(headers, original.data) == original
 
 
+def test_a_trusted_cloudevent_is_the_validated_one():
+    values = {
+        "id": str(uuid.uuid4()),
+        "source": "/mentorship/testing",
+        "type": "mentorship.testing.widget.renamed.v3",
+        "subject": "widget-1",
+        "time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "data": {"widget_id": "w1", "tags": ["a"]},
+        "eventtype": "WidgetRenamed",
+        "schemaversion": 3,
+        "streamtype": "widget",
+        "streamversion": 7,
+        "correlationid": "c-1",
+        "causationid": None,
+        "actor": "emp-1",
+        "traceparent": None,
+    }
+    validated = CloudEvent(**values)
+    trusted = CloudEvent.trusted(**values)
+    assert trusted == validated
+    assert trusted.model_dump() == validated.model_dump()
+    assert trusted.model_dump_json() == validated.model_dump_json()
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert trusted.to_headers() == validated.to_headers()
+    assert trusted.model_copy(update={"subject": "widget-2"}).subject == "widget-2"
+    with pytest.raises(ValueError, match="frozen"):
+        trusted.subject = "widget-2"  # type: ignore[misc]
+
+
 def test_removing_a_field_or_adding_a_required_one_is_breaking():
     old = {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
     assert breaking_changes(old, old) == []

@@ -32,11 +32,21 @@ projection at a time.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
@@ -264,7 +274,8 @@ async def rebuild(
     ):
         try:
             await shadow.create(engine)
-            await feed.run(engine, events, batch_size)
+            with _relaxed_collector():
+                await feed.run(engine, events, batch_size)
             await shadow.swap(engine, feed.versions, consumer)
         except BaseException:
             REBUILDS.labels(projection.name, "failed").inc()
@@ -284,6 +295,36 @@ async def rebuild(
     )
     log.info("projection.rebuilt", **{k: getattr(result, k) for k in result.__slots__})
     return result
+
+
+# A replay keeps a whole batch of events (and its source's pages) alive while it applies
+# them. With the collector's default first threshold (700 new container objects) those
+# survivors set off a full collection every ~15,000 events, each walking everything
+# still alive: a third of a replay's CPU time. While any rebuild runs, the threshold is
+# raised to this; the collector still runs, on fewer, larger generations (a few MB).
+REBUILD_GC_THRESHOLD: Final = 50_000
+_relaxations = 0
+_thresholds: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def _relaxed_collector() -> Iterator[None]:
+    """Raise the collector's first threshold while one or more rebuilds run (the
+    thresholds are per process: concurrent rebuilds share one relaxation, and the last
+    one to finish restores what was there)."""
+    global _relaxations, _thresholds  # noqa: PLW0603 - the collector is process-wide too
+    if _relaxations == 0:
+        _thresholds = gc.get_threshold()
+        if _thresholds[0] < REBUILD_GC_THRESHOLD:
+            gc.set_threshold(REBUILD_GC_THRESHOLD, *_thresholds[1:])
+    _relaxations += 1
+    try:
+        yield
+    finally:
+        _relaxations -= 1
+        if _relaxations == 0 and _thresholds is not None:
+            gc.set_threshold(*_thresholds)
+            _thresholds = None
 
 
 def _check_rebuildable(projection: Projection) -> None:

@@ -1,5 +1,6 @@
 """Projections rebuilt from zero equal the incrementally built ones, row by row."""
 
+import gc
 import importlib.util
 import types
 import uuid
@@ -17,6 +18,7 @@ from mentorship_kit.eventstore import EventStore, NewEvent, kit_metadata
 from mentorship_kit.eventstore.tables import NAMING_CONVENTION
 from mentorship_kit.messaging import connect, ensure_stream
 from mentorship_kit.projection import (
+    REBUILD_GC_THRESHOLD,
     Projection,
     RebuildBehindError,
     inline_handler,
@@ -72,8 +74,10 @@ class ThingTotals(Projection):
     def __init__(self) -> None:
         super().__init__(thing_totals, thing_log)
         self.fail_on: str | None = None
+        self.gc_thresholds: list[int] = []
 
     async def handle(self, conn, event: CloudEvent) -> None:
+        self.gc_thresholds.append(gc.get_threshold()[0])
         if event.id == self.fail_on:
             raise RuntimeError("projection bug")
         n = int(event.data["n"])
@@ -167,11 +171,16 @@ async def test_a_rebuild_from_the_event_store_equals_the_inline_model(engine):
     incremental, objects = await snapshot(engine), await schema_objects(engine)
     assert len(incremental["thing_log"]) == 30
     seen: list[int] = []
+    thresholds = gc.get_threshold()
+    projection.gc_thresholds.clear()
 
     result = await rebuild(
         projection, engine, store_events(store, SERVICE), progress=seen.append, batch_size=7
     )
 
+    # The collector ran on a raised first threshold while the events were replayed.
+    assert min(projection.gc_thresholds) >= REBUILD_GC_THRESHOLD
+    assert gc.get_threshold() == thresholds
     assert await snapshot(engine) == incremental
     assert await schema_objects(engine) == objects
     assert (result.events, result.duplicates, result.gaps) == (30, 0, 0)
@@ -288,9 +297,11 @@ async def test_a_failing_rebuild_leaves_the_live_model_alone(engine):
     await _append_history(store, projection)
     incremental, objects = await snapshot(engine), await schema_objects(engine)
     projection.fail_on = str((await store.read_all(limit=10))[-1].event_id)
+    thresholds = gc.get_threshold()
 
     with pytest.raises(RuntimeError, match="projection bug"):
         await rebuild(projection, engine, store_events(store, SERVICE), batch_size=4)
 
+    assert gc.get_threshold() == thresholds
     assert await snapshot(engine) == incremental
     assert await schema_objects(engine) == objects

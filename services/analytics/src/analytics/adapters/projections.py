@@ -23,7 +23,8 @@ a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Final
 
@@ -60,7 +61,9 @@ def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+@functools.lru_cache(maxsize=4096)
 def _day(value: Any) -> date | None:
+    """An ISO date (cached: a history repeats the same few thousand days)."""
     return None if value is None else date.fromisoformat(value)
 
 
@@ -105,8 +108,11 @@ class FactProjection(Projection):
 
     async def handle_batch(self, conn: AsyncConnection, events: Sequence[CloudEvent]) -> None:
         """Many events with one read and one write per table (rebuilds, catch-up)."""
+        await apply_changes(conn, self._live_tables(), self._replayed(events))
+
+    def _replayed(self, events: Sequence[CloudEvent]) -> Iterator[RowChange]:
+        """The events' changes, made as ``apply_changes`` takes them (none kept)."""
         plan = _plan(self.changes)
-        changes: list[RowChange] = []
         for event in events:
             step = plan.get(event.eventtype)
             if step is None:
@@ -119,8 +125,7 @@ class FactProjection(Projection):
                 log.warning("analytics.replay_skipped", event_id=event.id, error=repr(exc))
                 continue
             if change is not None:
-                changes.append(change)
-        await apply_changes(conn, self._live_tables(), changes)
+                yield change
 
 
 # -- enrollment: directory, programs, enrollments ---------------------------------------

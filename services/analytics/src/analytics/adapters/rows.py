@@ -23,7 +23,7 @@ statement and one round trip for any number of rows, in the caller's transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -63,46 +63,70 @@ def _key_column(table: sa.Table) -> sa.Column[Any]:
 
 
 async def apply_changes(
-    conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Sequence[RowChange]
+    conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Iterable[RowChange]
 ) -> None:
     """Apply ``changes`` in order to the rows of ``tables``; see the module docstring."""
-    rows: dict[tuple[str, str], Row] = {}
-    columns: dict[tuple[str, str], tuple[str, ...]] = {}
-    merged: dict[tuple[str, str], list[RowChange]] = {}
-    folded: dict[tuple[str, str], list[RowChange]] = {}
+    merged = _Merged()
     for change in changes:
-        key = (change.table, change.key)
-        pending = folded.get(key)
-        if pending is not None:
-            pending.append(change)
-            continue
-        row = rows.get(key)
-        if change.fold is not None:
-            # From here on this key is read and folded: replay what it had so far.
-            folded[key] = [*merged.pop(key, ()), change]
-            rows.pop(key, None)
-            columns.pop(key, None)
-        elif row is None:
-            base = change.base
-            rows[key] = {**base, **change.values} if base is not None else dict(change.values)
-            columns[key] = tuple(change.values)
-            merged[key] = [change]
-        else:
-            row.update(change.values)
-            columns[key] = tuple(dict.fromkeys((*columns[key], *change.values)))
-            merged[key].append(change)
-    groups: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-    for key, row in rows.items():
-        groups.setdefault((key[0], columns[key]), []).append(row)
-    for (name, set_columns), group in groups.items():
+        merged.add(change)
+    for name, table_rows in merged.rows.items():
         table = tables[name]
         key_name = _key_column(table).name
-        await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
-    folded_by_table: dict[str, dict[str, list[RowChange]]] = {}
-    for (name, key_value), key_changes in folded.items():
-        folded_by_table.setdefault(name, {})[key_value] = key_changes
-    for name, keyed in folded_by_table.items():
+        table_sets = merged.sets[name]
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for key, row in table_rows.items():
+            groups.setdefault(tuple(table_sets[key]), []).append(row)
+        for set_columns, group in groups.items():
+            await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
+    for name, keyed in merged.folded.items():
         await _write_folded(conn, tables[name], keyed)
+
+
+class _Merged:
+    """Changes merged in event order, per table and key.
+
+    A rebuild passes a generator: each change is merged as it comes and dropped. Per
+    key only its merged row is kept (no list of changes, no tuple of columns): what
+    stays alive for a whole batch is what the garbage collector keeps walking.
+    """
+
+    def __init__(self) -> None:
+        # The merged row, and the values naming the columns its changes set.
+        self.rows: dict[str, dict[str, Row]] = {}
+        self.sets: dict[str, dict[str, Row]] = {}
+        # Keys with a fold: their changes, applied to the stored row.
+        self.folded: dict[str, dict[str, list[RowChange]]] = {}
+
+    def add(self, change: RowChange) -> None:
+        name = change.table
+        key = change.key
+        rows = self.rows.get(name)
+        if rows is None:
+            rows = self.rows[name] = {}
+            self.sets[name] = {}
+        folded = self.folded.get(name)
+        pending = None if folded is None else folded.get(key)
+        row = rows.get(key)
+        if pending is not None:
+            pending.append(change)
+        elif change.fold is not None:
+            # From here on this key is read and folded. What it had so far is one
+            # change: the columns set so far, onto the merged row as the base.
+            earlier: list[RowChange] = []
+            if row is not None:
+                del rows[key]
+                set_columns = self.sets[name].pop(key)
+                earlier = [RowChange(name, key, {c: row[c] for c in set_columns}, row)]
+            self.folded.setdefault(name, {})[key] = [*earlier, change]
+        elif row is None:
+            base = change.base
+            # Rows are never updated in place: a change's own dict can be the row.
+            rows[key] = change.values if base is None else {**base, **change.values}
+            self.sets[name][key] = change.values
+        else:
+            rows[key] = {**row, **change.values}
+            sets = self.sets[name]
+            sets[key] = {**sets[key], **change.values}
 
 
 async def _write_folded(
