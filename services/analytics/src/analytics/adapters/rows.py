@@ -31,6 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mentorship_kit.db import transaction_driver
+
 Row = dict[str, Any]
 Fold = Callable[[Row, Row], Row]
 
@@ -153,7 +155,7 @@ async def _write_folded(
 async def _load(conn: AsyncConnection, table: sa.Table, keys: list[str]) -> dict[str, Row]:
     key_column = _key_column(table)
     if conn.dialect.name == "postgresql":
-        driver = await _driver(conn)
+        driver = await transaction_driver(conn)
         sql = _POSTGRES_LOADS.get((table.schema, table.name))
         if sql is None:
             preparer = conn.dialect.identifier_preparer
@@ -176,18 +178,6 @@ async def _load(conn: AsyncConnection, table: sa.Table, keys: list[str]) -> dict
 _POSTGRES_LOADS: dict[tuple[str | None, str], str] = {}
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the caller's transaction."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None  # noqa: S101 - a checked-out connection has a driver
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter sends BEGIN lazily with its first statement; let
-        # it open the transaction so that nothing here runs outside of it.
-        await conn.exec_driver_sql("SELECT 1")
-    return driver
-
-
 async def _upsert(
     conn: AsyncConnection, table: sa.Table, rows: list[Row], updated: list[str]
 ) -> None:
@@ -195,7 +185,7 @@ async def _upsert(
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        driver = await _driver(conn)
+        driver = await transaction_driver(conn)
         await driver.execute(
             _postgres_upsert_sql(conn, table, updated), orjson.dumps(rows).decode()
         )
