@@ -46,7 +46,10 @@ _CHANNEL = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # the rows sent as one JSON array. Arrays of values (``unnest``) cost the driver a
 # Python-level type check per element, more CPU than the insert itself on a 10,000-event
 # import; a JSON document is one string for it, and the event's data needs no separate
-# encoding. Only what the database decides comes back: the rest is what was sent.
+# encoding. What the database decides comes back, and the data as stored: jsonb orders
+# its keys its own way, and a projection fed the caller's dict would write its JSON in
+# another order than a rebuild from the store does (then the two no longer compare
+# equal). The rest is what was sent.
 _PG_APPEND = """
 INSERT INTO events (tx_id, event_id, stream_type, stream_id, stream_version, event_type,
                     schema_version, data, metadata, recorded_at)
@@ -58,7 +61,7 @@ FROM json_to_recordset($1::json)
           recorded_at timestamptz)
 ORDER BY r.stream_id, r.stream_version
 ON CONFLICT (event_id) DO NOTHING
-RETURNING position, tx_id, event_id
+RETURNING position, tx_id, event_id, data
 """
 
 # xid8 -> bigint. Transaction ids grow monotonically, so comparing them as integers is
@@ -275,7 +278,7 @@ class EventStore:
         # Rows of one call share one metadata mapping: parse it once.
         metadata: dict[int, EventMetadata] = {}
         inserted = []
-        for position, tx_id, event_id in records:
+        for position, tx_id, event_id, stored_data in records:
             row = by_id[event_id]
             meta = row["metadata"]
             if id(meta) not in metadata:
@@ -290,7 +293,10 @@ class EventStore:
                     stream_version=row["stream_version"],
                     event_type=row["event_type"],
                     schema_version=row["schema_version"],
-                    data=row["data"],
+                    # Decoded by the JSON codec SQLAlchemy installs on its connections.
+                    data=stored_data
+                    if isinstance(stored_data, dict)
+                    else orjson.loads(stored_data),
                     metadata=metadata[id(meta)],
                     recorded_at=row["recorded_at"],
                 )
