@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+_WAL_SWITCH_SECONDS = 5.0
 
 
 def _json_dumps(value: Any) -> str:
@@ -118,11 +121,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # (see _sqlite_begin_immediate); WAL lets readers run beside the one writer.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0] != "wal":
+        _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put a new database file in WAL mode (it stays so: later connections only check).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without its busy timeout, when another connection opens the new file meanwhile (two
+    replicas, or processes, starting on a fresh file). Retried for up to 5 s; it blocks
+    the event loop, but only on a file's very first connections.
+    """
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+        else:
+            return
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
