@@ -135,8 +135,12 @@ async def test_enrollment_flow_reaches_jetstream(client):
     program_id = await open_program(http, today)
     expected = await apply_all(http, program_id, people, today)
 
-    # 20 departures among the live applicants (enrolled and waitlisted).
+    # 20 departures among the live applicants (enrolled and waitlisted). A departing
+    # enrolled mentee's place goes to the first still waiting (approval is automatic).
     live = sorted(e for e, status in expected.items() if status != "rejected")
+    waiting = [e for e, status in expected.items() if status == "waitlisted"]
+    mentors = set(list(expected)[:30])
+    promoted = 0
     for employee_id in random.Random(11).sample(live, 20):
         left = await http.post(
             f"/v1/employees/{employee_id}/departure",
@@ -144,6 +148,11 @@ async def test_enrollment_flow_reaches_jetstream(client):
             headers=HRIS,
         )
         assert left.status_code == 200, left.text
+        if employee_id in waiting:
+            waiting.remove(employee_id)
+        elif employee_id not in mentors and expected[employee_id] == "enrolled" and waiting:
+            expected[waiting.pop(0)] = "enrolled"
+            promoted += 1
         expected[employee_id] = "withdrawn"
 
     # The participant list shows every decision and every withdrawal.
@@ -153,7 +162,8 @@ async def test_enrollment_flow_reaches_jetstream(client):
     assert len(withdrawn) == 20
     assert {p["withdrawal_reason"] for p in withdrawn} == {"departure"}
 
-    await assert_every_event_on_jetstream(app)
+    assert promoted > 0  # the sample frees places: the waitlist moves
+    await assert_every_event_on_jetstream(app, promoted)
     assert time.monotonic() - started < DEADLINE_S
 
 
@@ -230,13 +240,14 @@ async def apply_all(http, program_id, people, today) -> dict[str, str]:
     return expected
 
 
-async def assert_every_event_on_jetstream(app) -> None:
+async def assert_every_event_on_jetstream(app, promoted: int) -> None:
     """Every stored event is on JetStream, once, with its id."""
     store = app.state.context.store
     stored = [event async for event in store.iterate_all()]
     # provisioned (SCIM) + hire dates (batch) + provisioned (batch) + program created and
-    # opened + submitted and decided per application + departed and withdrew.
-    assert len(stored) == 200 + 200 + 800 + 2 + 300 * 2 + 20 * 2
+    # opened + submitted and decided per application + departed and withdrew + promoted
+    # off the waitlist.
+    assert len(stored) == 200 + 200 + 800 + 2 + 300 * 2 + 20 * 2 + promoted
     js = app.state.context.js
 
     async def published() -> bool:
