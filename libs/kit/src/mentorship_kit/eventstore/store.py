@@ -278,29 +278,15 @@ class EventStore:
         # Rows of one call share one metadata mapping: parse it once.
         metadata: dict[int, EventMetadata] = {}
         inserted = []
-        for position, tx_id, event_id, stored_data in records:
+        for position, tx_id, event_id, data in records:
             row = by_id[event_id]
             meta = row["metadata"]
             if id(meta) not in metadata:
                 metadata[id(meta)] = EventMetadata.from_dict(meta)
-            inserted.append(
-                RecordedEvent(
-                    position=position,
-                    tx_id=tx_id,
-                    event_id=row["event_id"],
-                    stream_type=row["stream_type"],
-                    stream_id=row["stream_id"],
-                    stream_version=row["stream_version"],
-                    event_type=row["event_type"],
-                    schema_version=row["schema_version"],
-                    # Decoded by the JSON codec SQLAlchemy installs on its connections.
-                    data=stored_data
-                    if isinstance(stored_data, dict)
-                    else orjson.loads(stored_data),
-                    metadata=metadata[id(meta)],
-                    recorded_at=row["recorded_at"],
-                )
-            )
+            # The data as stored: decoded by the JSON codec SQLAlchemy installs.
+            stored_data = data if isinstance(data, dict) else orjson.loads(data)
+            stored = {**row, "position": position, "tx_id": tx_id, "data": stored_data}
+            inserted.append(_recorded(stored, metadata=metadata[id(meta)]))
         inserted.sort(key=lambda e: e.position)
         return inserted
 
@@ -482,7 +468,10 @@ def _rows(
     ]
 
 
-def _recorded(row: sa.RowMapping | dict[str, Any]) -> RecordedEvent:
+def _recorded(
+    row: sa.RowMapping | dict[str, Any], *, metadata: EventMetadata | None = None
+) -> RecordedEvent:
+    """The event of a row; ``metadata``: the row's, when already parsed."""
     recorded_at: datetime = row["recorded_at"]
     if recorded_at.tzinfo is None:  # SQLite hands back naive datetimes
         recorded_at = recorded_at.replace(tzinfo=UTC)
@@ -496,6 +485,6 @@ def _recorded(row: sa.RowMapping | dict[str, Any]) -> RecordedEvent:
         event_type=row["event_type"],
         schema_version=int(row["schema_version"]),
         data=row["data"],
-        metadata=EventMetadata.from_dict(row["metadata"]),
+        metadata=metadata or EventMetadata.from_dict(row["metadata"]),
         recorded_at=recorded_at,
     )
