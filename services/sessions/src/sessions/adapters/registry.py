@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mentorship_contracts import CloudEvent, registry
+from mentorship_kit.db import transaction_driver
 from mentorship_kit.projection import Projection
 from sessions.adapters.tables import pairs, programs
 from sessions.domain.pairs import (
@@ -104,7 +105,8 @@ class ProgramCalendars(Projection):
         log.info("program_calendar.updated", program_id=calendar.program_id)
 
 
-def _pair(row: sa.RowMapping) -> Pair:
+def _pair(row: Any) -> Pair:
+    """A registry row (a SQLAlchemy mapping or an asyncpg record) as the domain's pair."""
     return Pair(
         pair_id=row["pair_id"],
         program_id=row["program_id"],
@@ -163,6 +165,15 @@ def _pair_context_query(*, for_write: bool) -> sa.Select[Any]:
 # more CPU than running it.
 _PAIR_CONTEXT = _pair_context_query(for_write=False)
 _PAIR_CONTEXT_FOR_WRITE = _pair_context_query(for_write=True)
+# PostgreSQL, straight through the driver (the first read of every command): SQLAlchemy's
+# statement and result processing cost about as much CPU as the database spends on it.
+_PG_PAIR_CONTEXT_FOR_WRITE = """
+SELECT p.pair_id, p.program_id, p.mentor_id, p.mentee_id, p.status, p.formed_on,
+       p.ended_on, p.end_reason, g.starts_on, g.ends_on, g.cadence_days
+FROM pairs AS p LEFT JOIN programs AS g ON g.program_id = p.program_id
+WHERE p.pair_id = $1
+FOR SHARE OF p
+"""
 
 
 async def load_pair_context(
@@ -174,8 +185,14 @@ async def load_pair_context(
     commits: a PairEnded handled concurrently waits for it, so nothing is logged for a
     pair after its end was recorded here. SQLite has one writer and needs no lock.
     """
-    query = _PAIR_CONTEXT_FOR_WRITE if for_write else _PAIR_CONTEXT
-    row = (await conn.execute(query, {"pair_id": pair_id})).mappings().first()
+    row: Any
+    if for_write and conn.dialect.name == "postgresql":
+        # The lock must be taken inside the command's transaction.
+        driver = await transaction_driver(conn)
+        row = await driver.fetchrow(_PG_PAIR_CONTEXT_FOR_WRITE, pair_id)
+    else:
+        query = _PAIR_CONTEXT_FOR_WRITE if for_write else _PAIR_CONTEXT
+        row = (await conn.execute(query, {"pair_id": pair_id})).mappings().first()
     if row is None:
         return None
     calendar = (
