@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enrollment.adapters import tables
 from enrollment.adapters.row_changes import RowChange, erased_values, merged, row_change, shapes
-from enrollment.adapters.row_writer import write_rows
 from mentorship_contracts import CloudEvent
 from mentorship_kit.projection import Projection
+from mentorship_kit.rows import write_rows
 
 # The events of the command being collected by ``deferred``; one command per task.
 _PENDING: ContextVar[list[CloudEvent] | None] = ContextVar("enrollment_pending", default=None)

@@ -13,21 +13,7 @@ from typing import Any, Final
 
 from mentorship_contracts import CloudEvent, registry
 from mentorship_contracts.enrollment import EmployeeProvisioned
-
-Values = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """What a statement looks like: INSERT rows, or UPDATE ``columns`` of rows by ``key``.
-
-    ``columns`` never holds the key; an insert writes the key and ``columns``.
-    """
-
-    table: str
-    key: str
-    columns: tuple[str, ...]
-    insert: bool
+from mentorship_kit.rows import Shape, Values
 
 
 @dataclass(frozen=True, slots=True)

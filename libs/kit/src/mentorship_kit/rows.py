@@ -1,4 +1,7 @@
-"""Row changes of one shape, written with one statement.
+"""Rows of one shape written with one statement: the query tables' hot path.
+
+A :class:`Shape` says what the statement looks like (insert rows, or update some
+columns of rows by their key); :func:`write_rows` writes any number of rows of it.
 
 On PostgreSQL the statement goes straight through the driver with the rows as one
 JSON array (``INSERT ... SELECT FROM json_to_recordset($1)``, ``UPDATE ... FROM
@@ -13,6 +16,7 @@ executemany.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,15 +25,39 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from enrollment.adapters.row_changes import Shape, Values
 from mentorship_kit.db import transaction_driver
 
 _PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's own
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a statement looks like: INSERT rows, or UPDATE ``columns`` of rows by ``key``.
+
+    ``columns`` never holds the key; an insert writes the key and ``columns``.
+    """
+
+    table: str
+    key: str
+    columns: tuple[str, ...]
+    insert: bool
+
+    @classmethod
+    def inserting(cls, table: sa.Table, row: Values, *, key: str) -> Shape:
+        """The shape of inserting rows with exactly the columns of ``row``."""
+        return cls(table.name, key, tuple(c for c in row if c != key), insert=True)
 
 
 async def write_rows(
     conn: AsyncConnection, table: sa.Table, shape: Shape, rows: list[Values]
 ) -> None:
+    """Write ``rows`` (each holding exactly the shape's key and columns) into ``table``.
+
+    Inside ``conn``'s transaction. A broken unique constraint raises SQLAlchemy's
+    IntegrityError on both backends.
+    """
     if conn.dialect.name == "postgresql":
         await _write_postgres(conn, table, shape, rows)
     else:
