@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mentorship_kit.rows import Shape, write_rows
 from sessions.adapters.tables import feedback_texts, goal_texts, milestone_texts, session_texts
 
 
@@ -34,7 +35,7 @@ async def save_session_texts(
         return
     row = {"session_id": session_id, "topics": list(topics), "notes": notes}
     if not replace:
-        await conn.execute(_INSERT_SESSION_TEXTS, row)
+        await write_rows(conn, session_texts, _SESSION_TEXTS, [row])
         return
     stmt = _insert(conn)(session_texts)
     await conn.execute(
@@ -46,7 +47,7 @@ async def save_session_texts(
     )
 
 
-_INSERT_SESSION_TEXTS = session_texts.insert()
+_SESSION_TEXTS = Shape("session_texts", "session_id", ("topics", "notes"), insert=True)
 
 
 async def save_goal_texts(

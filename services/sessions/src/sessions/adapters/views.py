@@ -26,6 +26,7 @@ from mentorship_contracts.sessions import (
     SessionScheduled,
 )
 from mentorship_kit.projection import Projection
+from mentorship_kit.rows import Shape, write_rows
 from sessions.adapters.tables import feedback, goals, milestones, sessions
 
 _Apply = Callable[[AsyncConnection, Any, CloudEvent], Awaitable[None]]
@@ -89,8 +90,8 @@ class SessionViews(Projection):
             "topic_count": e.topic_count,
         }
         if ce.streamversion == 1:
-            # The hot path (logging a session): a plain insert with parameters, no
-            # statement built per call.
+            # The hot path (logging a session): one row through the kit's row writer
+            # (straight through the driver on PostgreSQL).
             row = {
                 "session_id": e.session_id,
                 "pair_id": e.pair_id,
@@ -99,7 +100,7 @@ class SessionViews(Projection):
                 "created_at": ce.time,
                 **held,
             }
-            await conn.execute(table.insert(), row)
+            await write_rows(conn, table, Shape.inserting(table, row, key="session_id"), [row])
             return
         if e.mode is not None:
             held["mode"] = e.mode
