@@ -18,6 +18,8 @@ Prints one JSON object:
 - enroll_floor_per_s, enroll_floor_p99_ms: plain asyncpg INSERT + COMMIT of one row at
   the same concurrency (rounds alternate so both see the same machine noise).
 
+``--skip-enroll`` leaves the applications out (to iterate on the import alone).
+
 Targets: batch_import_per_s >= 10,000; enroll_per_s >= 500 with enroll_p99_ms <= 50.
 
     python bench/enrollment.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -97,7 +99,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     result = await _batch_import(args, port, pid)
                     result |= await _relay_catch_up(pool, nats_server.url, pid)
                     result |= await _batch_floor(args, pool)
-                    result |= await _enroll(args, port, pool, pid)
+                    if not args.skip_enroll:
+                        result |= await _enroll(args, port, pool, pid)
                 finally:
                     await pool.close()
             finally:
@@ -316,6 +319,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--skip-enroll",
+        action="store_true",
+        help="stop after the import, the relay's catch-up and the batch floor",
+    )
     print(json.dumps(asyncio.run(bench(parser.parse_args()))))
 
 
