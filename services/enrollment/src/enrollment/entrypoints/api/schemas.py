@@ -217,16 +217,18 @@ class EmployeeFields(Strict):
     hired_on: Day | None = None
 
     def to_record(self) -> EmployeeRecord:
-        return EmployeeRecord(**self.model_dump())
+        # From the fields as a dict, not keyword arguments from model_dump(): a
+        # 10,000-row import spent more on dumping each row than on validating it.
+        return EmployeeRecord.model_validate({name: getattr(self, name) for name in _RECORD})
+
+
+_RECORD: Final = tuple(EmployeeFields.model_fields)
 
 
 class EmployeeRowIn(EmployeeFields):
     """One row of a batch import: the employee's fields plus its id."""
 
     employee_id: EmployeeIdText
-
-    def to_record(self) -> EmployeeRecord:
-        return EmployeeRecord(**self.model_dump(exclude={"employee_id"}))
 
 
 MAX_BATCH_ROWS = 10_000
