@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +186,40 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+_relaxed: list[int] = []
+_restored: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def relaxed_collector(threshold: int) -> Iterator[None]:
+    """Raise the collector's first threshold to ``threshold`` while the block runs.
+
+    For work that keeps a large batch alive (a replay, a 10,000-row import): with a low
+    first threshold its survivors set off young and middle collections that walk them
+    again and again. The thresholds are per process: blocks that overlap share the
+    highest threshold asked, and the last one to end restores what was there.
+    """
+    global _restored  # noqa: PLW0603 - the collector is process-wide too
+    if not _relaxed:
+        _restored = gc.get_threshold()
+    _relaxed.append(threshold)
+    _set_relaxed()
+    try:
+        yield
+    finally:
+        _relaxed.remove(threshold)
+        if _relaxed:
+            _set_relaxed()
+        elif _restored is not None:
+            gc.set_threshold(*_restored)
+            _restored = None
+
+
+def _set_relaxed() -> None:
+    assert _restored is not None  # noqa: S101 - set by the first relaxation
+    gc.set_threshold(max(_restored[0], *_relaxed), *_restored[1:])
 
 
 def collect_young_every(allocations: int) -> None:

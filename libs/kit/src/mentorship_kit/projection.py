@@ -32,9 +32,7 @@ projection at a time.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
 import re
 import time
 from abc import ABC, abstractmethod
@@ -43,7 +41,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Iterator,
     Mapping,
     Sequence,
 )
@@ -61,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import conv
 
 from mentorship_contracts import CloudEvent
+from mentorship_kit.db import relaxed_collector
 from mentorship_kit.eventstore import START, Checkpoint, EventStore, RecordedEvent
 from mentorship_kit.eventstore.tables import kit_metadata
 from mentorship_kit.messaging import from_message, service_subjects, stream_name, to_cloudevent
@@ -274,7 +272,7 @@ async def rebuild(
     ):
         try:
             await shadow.create(engine)
-            with _relaxed_collector():
+            with relaxed_collector(REBUILD_GC_THRESHOLD):
                 await feed.run(engine, events, batch_size)
             await shadow.swap(engine, feed.versions, consumer)
         except BaseException:
@@ -303,28 +301,6 @@ async def rebuild(
 # still alive: a third of a replay's CPU time. While any rebuild runs, the threshold is
 # raised to this; the collector still runs, on fewer, larger generations (a few MB).
 REBUILD_GC_THRESHOLD: Final = 50_000
-_relaxations = 0
-_thresholds: tuple[int, int, int] | None = None
-
-
-@contextlib.contextmanager
-def _relaxed_collector() -> Iterator[None]:
-    """Raise the collector's first threshold while one or more rebuilds run (the
-    thresholds are per process: concurrent rebuilds share one relaxation, and the last
-    one to finish restores what was there)."""
-    global _relaxations, _thresholds  # noqa: PLW0603 - the collector is process-wide too
-    if _relaxations == 0:
-        _thresholds = gc.get_threshold()
-        if _thresholds[0] < REBUILD_GC_THRESHOLD:
-            gc.set_threshold(REBUILD_GC_THRESHOLD, *_thresholds[1:])
-    _relaxations += 1
-    try:
-        yield
-    finally:
-        _relaxations -= 1
-        if _relaxations == 0 and _thresholds is not None:
-            gc.set_threshold(*_thresholds)
-            _thresholds = None
 
 
 def _check_rebuildable(projection: Projection) -> None:
