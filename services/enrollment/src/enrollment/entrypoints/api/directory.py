@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
@@ -36,7 +36,8 @@ from enrollment.entrypoints.api.schemas import (
 )
 from mentorship_kit.auth import Role
 from mentorship_kit.context import ContextDep
-from mentorship_kit.endpoints import CommandDep
+from mentorship_kit.db import relaxed_collector
+from mentorship_kit.endpoints import CommandDep, CommandEndpoint
 from mentorship_kit.feed import stream_history
 from mentorship_kit.problems import problem_responses
 from mentorship_kit.query import reject_unknown_query
@@ -63,6 +64,7 @@ router = APIRouter(
 EmployeeId = Annotated[str, Path(pattern=EMPLOYEE_ID_PATTERN, description="The HRIS employee id.")]
 _ROW: TypeAdapter[EmployeeRowIn] = TypeAdapter(EmployeeRowIn)
 _ROWS: TypeAdapter[list[EmployeeRowIn]] = TypeAdapter(list[EmployeeRowIn])
+IMPORT_GC_THRESHOLD: Final = 100_000
 
 
 @router.put(
@@ -148,8 +150,15 @@ def _checked_rows(
 async def import_employees(
     body: EmployeeBatch, _: DirectoryWriter, command: CommandDep
 ) -> Response:
-    rows, refused = _checked_rows(body.employees)
-    slots = [index for index in range(len(body.employees)) if index not in refused]
+    # A batch keeps some million objects alive until it is answered: with the
+    # service's usual first threshold the collector walked them dozens of times.
+    with relaxed_collector(IMPORT_GC_THRESHOLD):
+        return await _import_batch(body.employees, command)
+
+
+async def _import_batch(employees: list[Any], command: CommandEndpoint) -> Response:
+    rows, refused = _checked_rows(employees)
+    slots = [index for index in range(len(employees)) if index not in refused]
     answered: list[BatchResult] = []
 
     def present(stored: list[use_cases.ImportResult]) -> BatchResult:
@@ -161,7 +170,7 @@ async def import_employees(
                 error=result.error,
                 field=None if result.error is None else "employee_id",
             )
-        answer = BatchResult(results=[results[index] for index in range(len(body.employees))])
+        answer = BatchResult(results=[results[index] for index in range(len(employees))])
         answered.append(answer)
         return answer
 
