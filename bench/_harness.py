@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import structlog
@@ -229,6 +230,39 @@ async def closed_loop(
     return len(latencies) / (time.perf_counter() - started), latencies, errors
 
 
+async def open_loop(
+    rate: float, seconds: float, op: Callable[[], Awaitable[bool]]
+) -> tuple[float, list[float], int]:
+    """``op`` started ``rate`` times a second for ``seconds``, whatever happened to the ones
+    before it: (completed ops/s, latencies ms, errors).
+
+    A latency runs from the moment the operation was due, not from when it could be
+    sent, so time spent queueing behind a slow server counts (no coordinated omission).
+    This is how "N per second with a p99 of M ms" is measured: a closed loop's latency
+    at saturation is only its number of clients divided by the rate.
+    """
+    latencies: list[float] = []
+    errors = 0
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def one(due: float) -> None:
+        nonlocal errors
+        ok = await op()
+        latencies.append((time.perf_counter() - due) * 1000)
+        errors += 0 if ok else 1
+
+    start = time.perf_counter() + 0.01
+    for k in range(int(rate * seconds)):
+        due = start + k / rate
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(due))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+    return len(latencies) / (time.perf_counter() - start), latencies, errors
+
+
 # -- service processes -----------------------------------------------------------------
 
 
@@ -287,3 +321,86 @@ async def stop_service(service: ServiceProcess) -> None:
 def service_pid(service: ServiceProcess) -> int:
     assert service.process is not None  # noqa: S101 - started by start_service
     return service.process.pid
+
+
+LoopResult = tuple[float, list[float], int]  # (ops/s, latencies ms, errors)
+Loop = Callable[[float], Awaitable[LoopResult]]
+
+
+async def offered_and_saturated(
+    *, rounds: int, seconds: float, offer: Loop, saturate: Loop, floor: Loop, pid: int
+) -> dict[str, Any]:
+    """Alternate, ``rounds`` times: ``offer`` (open loop at the target rate), ``saturate``
+    (closed loop) and the ``floor``, ``seconds / rounds`` each, so that all three see the
+    same machine noise. Figures without a prefix; the caller names them.
+    """
+    offered: list[float] = []
+    offered_latencies: list[float] = []
+    saturated: list[float] = []
+    saturated_latencies: list[float] = []
+    floors: list[float] = []
+    floor_latencies: list[float] = []
+    errors = 0
+    server_cpu = 0.0
+    for _ in range(rounds):
+        cpu_before = cpu_seconds(pid)
+        rate, latencies, round_errors = await offer(seconds / rounds)
+        offered.append(rate)
+        offered_latencies += latencies
+        errors += round_errors
+        rate, latencies, round_errors = await saturate(seconds / rounds)
+        saturated.append(rate)
+        saturated_latencies += latencies
+        errors += round_errors
+        server_cpu += cpu_seconds(pid) - cpu_before
+        rate, latencies, _ = await floor(seconds / rounds)
+        floors.append(rate)
+        floor_latencies += latencies
+    done = len(offered_latencies) + len(saturated_latencies)
+    return {
+        "per_s": round(statistics.mean(offered)),
+        "p50_ms": percentile(offered_latencies, 0.50),
+        "p99_ms": percentile(offered_latencies, 0.99),
+        "max_per_s": round(statistics.mean(saturated)),
+        "saturated_p50_ms": percentile(saturated_latencies, 0.50),
+        "saturated_p99_ms": percentile(saturated_latencies, 0.99),
+        "requests": done,
+        "errors": errors,
+        # CPU the service's processes spent per request (HTTP, database, relay).
+        "server_cpu_ms": round(server_cpu * 1000 / max(1, done), 2),
+        "floor_per_s": round(statistics.mean(floors)),
+        "floor_p99_ms": percentile(floor_latencies, 0.99),
+    }
+
+
+Client = Connection | ConnectionPool
+Request = Callable[[Client], Awaitable[bool]]
+
+
+async def saturate(port: int, clients: int, seconds: float, op: Request) -> LoopResult:
+    """``op`` in a closed loop on ``clients`` connections of their own, opened for the
+    round (uvicorn closes keep-alive connections left idle for more than five seconds)."""
+    connections = [Connection(port) for _ in range(clients)]
+    for connection in connections:
+        await connection.open()
+
+    def on(connection: Connection) -> Callable[[], Awaitable[bool]]:
+        return lambda: op(connection)
+
+    try:
+        return await closed_loop(seconds, [on(c) for c in connections])
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def offer(
+    port: int, connections: int, rate: float, seconds: float, op: Request
+) -> LoopResult:
+    """``op`` offered ``rate`` times a second (:func:`open_loop`) over a pool of at most
+    ``connections`` keep-alive connections."""
+    pool = ConnectionPool(port, connections)
+    try:
+        return await open_loop(rate, seconds, lambda: op(pool))
+    finally:
+        await pool.close()

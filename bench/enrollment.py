@@ -4,19 +4,25 @@ Prints one JSON object:
 
 - batch_import_per_s: 100,000 employees through ``POST /v1/employees/batch`` in batches
   of 10,000 (``--batch-concurrency`` in flight, each committed with its events and
-  query rows) against the enrollment service run by uvicorn on a free port,
-  PostgreSQL (a database created and dropped here) and a nats-server (the relay
-  publishes every event meanwhile);
+  query rows) against the enrollment service run by uvicorn with ``--workers``
+  processes (default 2: one per core of the 2-core machine the targets are set for) on
+  a free port, PostgreSQL (a database created and dropped here) and a nats-server (the
+  relay publishes every event meanwhile);
 - relay_backlog_seconds_after_import, relay_cpu_ms_per_event: how long the outbox relay
   still needed, after the last batch was committed, to publish the import to JetStream
   (applications are measured once it has), and the service's CPU per event meanwhile;
 - batch_floor_per_s: plain asyncpg ``executemany`` INSERTs of the same rows (the record
   as JSONB) in the same batches, each committed, in the same run;
-- enroll_per_s, enroll_p50_ms, enroll_p99_ms: concurrent ``POST
-  /v1/programs/{id}/enrollments`` (auto approval: each request decides and enrolls)
-  over keep-alive connections, ``--concurrency`` at a time, distinct employees;
-- enroll_floor_per_s, enroll_floor_p99_ms: plain asyncpg INSERT + COMMIT of one row at
-  the same concurrency (rounds alternate so both see the same machine noise).
+- enroll_per_s, enroll_p50_ms, enroll_p99_ms: ``POST /v1/programs/{id}/enrollments``
+  (auto approval: each request decides and enrolls; distinct employees) offered at
+  ``--rate`` per second, open loop (request k is due at start + k / rate and sent then,
+  over up to ``--connections`` keep-alive connections), latency counted from when each
+  request was due: the rate the service sustained and the latency callers saw at it;
+- enroll_max_per_s, enroll_saturated_p50_ms, enroll_saturated_p99_ms: the same requests
+  in a closed loop, ``--concurrency`` at a time (the most the service does; a closed
+  loop's latency at saturation is its client count divided by that rate);
+- enroll_floor_per_s, enroll_floor_p99_ms: plain asyncpg INSERT + COMMIT of one row,
+  closed loop at ``--concurrency`` (rounds alternate so all see the same machine noise).
 
 ``--skip-enroll`` leaves the applications out (to iterate on the import alone).
 
@@ -31,10 +37,9 @@ import argparse
 import asyncio
 import itertools
 import json
-import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,11 +48,14 @@ import httpx
 import nats
 import orjson
 from _harness import (
+    Client,
     Connection,
     add_database_argument,
     closed_loop,
     cpu_seconds,
-    percentile,
+    offer,
+    offered_and_saturated,
+    saturate,
     service_pid,
     start_service,
     stop_service,
@@ -225,34 +233,32 @@ async def _open_program(port: int) -> str:
         return program_id
 
 
+def _application(n: int) -> bytes:
+    return orjson.dumps(
+        {
+            "employee_id": f"bench-{n:06d}",
+            "role": "mentee",
+            "profile": {
+                "skills_sought": ["leadership", "python"],
+                "goals": ["lead a team"],
+                "languages": ["en"],
+                "timezone": "Europe/Paris",
+            },
+        }
+    )
+
+
 async def _enroll(
     args: argparse.Namespace, port: int, pool: asyncpg.Pool, pid: int
 ) -> dict[str, Any]:
     program_id = await _open_program(port)
     path = f"/v1/programs/{program_id}/enrollments"
     applicants = iter(range(args.employees))
-    connections = [Connection(port) for _ in range(args.concurrency)]
-    for connection in connections:
-        await connection.open()
 
-    def applicant(connection: Connection) -> Callable[[], Awaitable[bool]]:
-        async def apply_once() -> bool:
-            body = orjson.dumps(
-                {
-                    "employee_id": f"bench-{next(applicants):06d}",
-                    "role": "mentee",
-                    "profile": {
-                        "skills_sought": ["leadership", "python"],
-                        "goals": ["lead a team"],
-                        "languages": ["en"],
-                        "timezone": "Europe/Paris",
-                    },
-                }
-            )
-            status, _ = await connection.post(path, body, ADMIN_TOKEN)
-            return status == 201
-
-        return apply_once
+    async def apply_once(client: Client) -> bool:
+        body = _application(next(applicants))
+        status, _ = await client.request("POST", path, token=ADMIN_TOKEN, body=body)
+        return status == 201
 
     await pool.execute(
         "CREATE TABLE floor_enrollments (enrollment_id uuid PRIMARY KEY, program_id text"
@@ -270,38 +276,21 @@ async def _enroll(
         )
         return True
 
-    workers = [applicant(c) for c in connections]
-    await closed_loop(args.warmup, workers)
-    rates: list[float] = []
-    latencies: list[float] = []
-    errors = 0
-    floor_rates: list[float] = []
-    floor_latencies: list[float] = []
-    server_cpu = 0.0
-    for _ in range(args.rounds):
-        cpu_before = cpu_seconds(pid)
-        rate, round_latencies, round_errors = await closed_loop(args.seconds / args.rounds, workers)
-        server_cpu += cpu_seconds(pid) - cpu_before
-        rates.append(rate)
-        latencies += round_latencies
-        errors += round_errors
-        rate, round_latencies, _ = await closed_loop(
-            args.seconds / args.rounds, [floor_once] * args.concurrency
-        )
-        floor_rates.append(rate)
-        floor_latencies += round_latencies
-    for connection in connections:
-        await connection.close()
-    enroll_rate, floor_rate = statistics.mean(rates), statistics.mean(floor_rates)
+    async def floor(seconds: float) -> tuple[float, list[float], int]:
+        return await closed_loop(seconds, [floor_once] * args.concurrency)
+
+    await saturate(port, args.concurrency, args.warmup, apply_once)
+    figures = await offered_and_saturated(
+        rounds=args.rounds,
+        seconds=args.seconds,
+        offer=lambda seconds: offer(port, args.connections, args.rate, seconds, apply_once),
+        saturate=lambda seconds: saturate(port, args.concurrency, seconds, apply_once),
+        floor=floor,
+        pid=pid,
+    )
     return {
-        "enroll_per_s": round(enroll_rate),
-        "enroll_p50_ms": percentile(latencies, 0.50),
-        "enroll_p99_ms": percentile(latencies, 0.99),
-        "enroll_requests": len(latencies),
-        "enroll_errors": errors,
-        "server_cpu_ms_per_enroll": round(server_cpu * 1000 / max(1, len(latencies)), 2),
-        "enroll_floor_per_s": round(floor_rate),
-        "enroll_floor_p99_ms": percentile(floor_latencies, 0.99),
+        **{f"enroll_{name}": value for name, value in figures.items()},
+        "enroll_offered_per_s": args.rate,
         "concurrency": args.concurrency,
         "workers": args.workers,
     }
@@ -311,8 +300,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_argument(parser)
     parser.add_argument("--employees", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--rate", type=float, default=500.0, help="offered enrollments a second")
+    parser.add_argument("--connections", type=int, default=64, help="open-loop connections (most)")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument(
         "--batch-concurrency", type=int, default=2, help="batches in flight at once"
     )

@@ -2,15 +2,23 @@
 
 Prints one JSON object:
 
-- log_per_s, log_p50_ms, log_p99_ms: concurrent ``POST /v1/pairs/{id}/sessions``
-  (status held, topics and notes) against the sessions service run by uvicorn on a free
-  port, PostgreSQL (a database created and dropped here) and a nats-server (the relay
-  publishes every event meanwhile), over keep-alive connections, ``--concurrency`` at a
-  time, to ``--pairs`` seeded active pairs;
+- log_per_s, log_p50_ms, log_p99_ms: ``POST /v1/pairs/{id}/sessions`` (status held,
+  topics and notes) offered at ``--rate`` per second, open loop (request k is due at
+  start + k / rate and sent then, over up to ``--connections`` keep-alive connections),
+  latency counted from when each request was due: the rate the service sustained and
+  the latency its callers saw at that rate. The service runs under uvicorn with
+  ``--workers`` processes (default 2: one per core of the 2-core machine the targets are
+  set for) on a free port, with PostgreSQL (a database created and dropped here) and a
+  nats-server (the relay publishes every event meanwhile), to ``--pairs`` seeded active
+  pairs;
+- log_max_per_s, log_saturated_p50_ms, log_saturated_p99_ms: the same requests in a
+  closed loop, ``--concurrency`` at a time (the most the service does; a closed loop's
+  latency at saturation is its client count divided by that rate, so it is reported
+  for what it is, not as the latency at a given rate);
 - server_cpu_ms_per_log: CPU the service's processes spent per logged session (HTTP,
   database access, relay), which says what the machine's load leaves of the rate;
-- floor_per_s, floor_p99_ms: plain asyncpg INSERT + COMMIT of one row at the same
-  concurrency, in the same run (rounds alternate so both see the same machine noise).
+- floor_per_s, floor_p99_ms: plain asyncpg INSERT + COMMIT of one row, closed loop at
+  ``--concurrency``, in the same run (rounds alternate so all see the same machine noise).
 
 Targets: log_per_s >= 500 with log_p99_ms <= 50.
 
@@ -24,7 +32,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,11 +42,13 @@ from typing import Any
 import asyncpg
 import orjson
 from _harness import (
+    Client,
     Connection,
     add_database_argument,
     closed_loop,
-    cpu_seconds,
-    percentile,
+    offer,
+    offered_and_saturated,
+    saturate,
     service_pid,
     start_service,
     stop_service,
@@ -132,17 +141,11 @@ async def _measure(args: argparse.Namespace, url: str, port: int, pid: int) -> d
     seeded = await _seed(pool, args.pairs)
     today = datetime.now(UTC).date()
 
-    async def log_for(seconds: float) -> tuple[float, list[float], int]:
-        # Fresh connections per round: uvicorn closes keep-alive connections left idle
-        # (while the floor runs) for more than five seconds.
-        connections = [Connection(port) for _ in range(args.concurrency)]
-        for connection in connections:
-            await connection.open()
-        try:
-            return await closed_loop(seconds, [_logger(c, seeded, today) for c in connections])
-        finally:
-            for connection in connections:
-                await connection.close()
+    async def log_one(client: Client) -> bool:
+        pair_id, bearer = random.choice(seeded)
+        path = f"/v1/pairs/{pair_id}/sessions"
+        status, _ = await client.request("POST", path, token=bearer, body=_body(today))
+        return status == 201
 
     await pool.execute(
         "CREATE TABLE floor_sessions (session_id uuid PRIMARY KEY, pair_id text NOT NULL,"
@@ -160,37 +163,26 @@ async def _measure(args: argparse.Namespace, url: str, port: int, pid: int) -> d
         )
         return True
 
-    await log_for(args.warmup)
-    logs: list[float] = []
-    log_latencies: list[float] = []
-    errors = 0
-    floors: list[float] = []
-    floor_latencies: list[float] = []
-    per_round = args.seconds / args.rounds
-    server_cpu = 0.0
-    for _ in range(args.rounds):
-        cpu_before = cpu_seconds(pid)
-        rate, latencies, round_errors = await log_for(per_round)
-        server_cpu += cpu_seconds(pid) - cpu_before
-        logs.append(rate)
-        log_latencies += latencies
-        errors += round_errors
-        rate, latencies, _ = await closed_loop(per_round, [floor_one] * args.concurrency)
-        floors.append(rate)
-        floor_latencies += latencies
+    async def floor(seconds: float) -> tuple[float, list[float], int]:
+        return await closed_loop(seconds, [floor_one] * args.concurrency)
+
+    await saturate(port, args.concurrency, args.warmup, log_one)
+    figures = await offered_and_saturated(
+        rounds=args.rounds,
+        seconds=args.seconds,
+        offer=lambda seconds: offer(port, args.connections, args.rate, seconds, log_one),
+        saturate=lambda seconds: saturate(port, args.concurrency, seconds, log_one),
+        floor=floor,
+        pid=pid,
+    )
     await pool.close()
-    log_rate, floor_rate = statistics.mean(logs), statistics.mean(floors)
     return {
-        "log_per_s": round(log_rate),
-        "log_p50_ms": percentile(log_latencies, 0.50),
-        "log_p99_ms": percentile(log_latencies, 0.99),
-        "log_requests": len(log_latencies),
-        "log_errors": errors,
-        # CPU the service process spent per logged session (HTTP, database, relay).
-        "server_cpu_ms_per_log": round(server_cpu * 1000 / max(1, len(log_latencies)), 2),
-        "floor_per_s": round(floor_rate),
-        "floor_p99_ms": percentile(floor_latencies, 0.99),
-        "log_to_floor_ratio": round(log_rate / floor_rate, 3),
+        **{
+            (name if name.startswith("floor") else f"log_{name}"): value
+            for name, value in figures.items()
+        },
+        "offered_per_s": args.rate,
+        "max_to_floor_ratio": round(figures["max_per_s"] / figures["floor_per_s"], 3),
         "concurrency": args.concurrency,
         "workers": args.workers,
         "pairs": args.pairs,
@@ -202,8 +194,10 @@ async def _measure(args: argparse.Namespace, url: str, port: int, pid: int) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_argument(parser)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--rate", type=float, default=500.0, help="offered requests per second")
+    parser.add_argument("--connections", type=int, default=64, help="open-loop connections (most)")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=4)
