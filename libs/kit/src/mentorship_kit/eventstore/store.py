@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mentorship_kit.db import transaction_driver
+from mentorship_kit.db import begin, transaction_driver
 from mentorship_kit.eventstore.errors import ConcurrencyConflictError, DuplicateEventError
 from mentorship_kit.eventstore.tables import kit_metadata
 from mentorship_kit.eventstore.types import (
@@ -124,7 +124,7 @@ class EventStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; the relay is woken after it commits."""
-        async with self.engine.begin() as conn:
+        async with begin(self.engine) as conn:
             yield conn
         await self.notify()
 
