@@ -165,7 +165,7 @@ class OutboxRelay:
         *,
         service: str,
         name: str = "relay",
-        batch_size: int = 500,
+        batch_size: int = 2000,
         max_in_flight: int = 256,
         poll_interval: float | None = None,
         ack_timeout: float = ACK_TIMEOUT,
