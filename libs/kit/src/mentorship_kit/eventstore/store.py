@@ -110,7 +110,11 @@ class EventStore:
         self._local_listeners: set[asyncio.Event] = set()
 
     def listen_locally(self, wake: asyncio.Event) -> None:
-        """Have ``wake`` set after every commit made through this store object."""
+        """Have ``wake`` set after every commit made through this store object.
+
+        For the service's leading relay (see :meth:`notify`): while any is registered,
+        commits send no NOTIFY.
+        """
         self._local_listeners.add(wake)
 
     def unlisten_locally(self, wake: asyncio.Event) -> None:
@@ -131,8 +135,11 @@ class EventStore:
     async def notify(self) -> None:
         """Wake relays after a commit; returns at once.
 
-        A relay in this process is woken directly. Relays in other processes get a
-        PostgreSQL NOTIFY — not from inside the writing transaction: PostgreSQL gives a
+        A relay in this process is woken directly, and while one leads here no NOTIFY
+        is sent: a service has one leading relay, and standbys need no wake-up (a
+        NOTIFY transaction also takes a transaction id, which holds the relay's read
+        horizon back until it ends). Relays in other processes get a PostgreSQL
+        NOTIFY — not from inside the writing transaction: PostgreSQL gives a
         notifying transaction an id and flushes its commit while holding the
         notify-queue lock, which would serialise all writers and double the fsyncs. It
         goes out on its own transaction with ``synchronous_commit = off``, in one round
@@ -142,7 +149,7 @@ class EventStore:
         """
         for wake in self._local_listeners:
             wake.set()
-        if not self.is_postgres:
+        if not self.is_postgres or self._local_listeners:
             return
         self._wake_pending = True
         if self._notifier is None or self._notifier.done():
