@@ -32,6 +32,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mentorship_contracts import EventContract, EventRegistry, registry
+from mentorship_kit.db import begin
 from mentorship_kit.eventstore import (
     ConcurrencyConflictError,
     EventMetadata,
@@ -207,7 +208,7 @@ class CommandRunner:
         meta = metadata or EventMetadata()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                async with self.store.engine.begin() as conn:
+                async with begin(self.store.engine) as conn:
                     tx = CommandTransaction(
                         conn, self.store, meta, self.events, self.inline, self.vault
                     )

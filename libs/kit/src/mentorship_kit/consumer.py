@@ -64,6 +64,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mentorship_contracts import SUBJECT_PREFIX, CloudEvent
+from mentorship_kit.db import begin
 from mentorship_kit.deadletters import (
     count_dead_letters,
     discard_dead_letter,
@@ -472,7 +473,7 @@ class ConsumerRuntime:
         failed: _IsolateError | None,
     ) -> list[_Outcome]:
         """One transaction for the whole batch: versions, handlers, dead letters."""
-        async with self.engine.begin() as conn:
+        async with begin(self.engine) as conn:
             versions = _StreamVersions(
                 self.consumer, strict_first_version=self.strict_first_version
             )

@@ -11,15 +11,18 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, RootTransaction, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
 _WAL_SWITCH_SECONDS = 5.0
 
@@ -94,6 +97,52 @@ def create_engine(
     )
 
 
+@asynccontextmanager
+async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()`` with the same semantics, in two hops instead of four.
+
+    Each step of SQLAlchemy's asyncio engine (check out, begin, commit, close) runs in a
+    greenlet of its own, and on Python 3.11 a new greenlet maps and unmaps a frame stack
+    chunk of its own: at a few thousand short transactions a second that was a third of
+    a write's client CPU. Here the checkout and BEGIN share one greenlet, and the commit
+    (or rollback) and the return to the pool share another. When the end is interrupted
+    (cancelled during COMMIT), SQLAlchemy invalidates the connection and it is still
+    returned in the same step: never left checked out.
+    """
+    sync_conn, sync_trans = await greenlet_spawn(_checkout_and_begin, engine.sync_engine)
+    conn = AsyncConnection(engine, sync_conn)
+    try:
+        yield conn
+    except BaseException as exc:
+        await greenlet_spawn(_end, sync_conn, sync_trans, type(exc), exc, exc.__traceback__)
+        raise
+    await greenlet_spawn(_end, sync_conn, sync_trans, None, None, None)
+
+
+def _checkout_and_begin(engine: Engine) -> tuple[Connection, RootTransaction]:
+    conn = engine.connect()
+    try:
+        trans = conn.begin()
+        trans.__enter__()  # as the context manager SQLAlchemy's async begin() enters
+    except BaseException:
+        conn.close()
+        raise
+    return conn, trans
+
+
+def _end(
+    conn: Connection,
+    trans: RootTransaction,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    try:
+        trans.__exit__(exc_type, exc, tb)  # commits, or rolls back after an error
+    finally:
+        conn.close()
+
+
 async def transaction_driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn`` (PostgreSQL), inside ``conn``'s transaction.
 
@@ -104,7 +153,11 @@ async def transaction_driver(conn: AsyncConnection) -> Any:
     no throw-away statement), so that what runs on the driver is inside it and
     SQLAlchemy's commit or rollback still ends it.
     """
-    raw = await conn.get_raw_connection()
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        raw = sync.connection  # held by the connection: no greenlet hop to fetch it
+    else:
+        raw = await conn.get_raw_connection()  # reconnects, or raises the right error
     driver = raw.driver_connection
     assert driver is not None  # noqa: S101 - a checked-out connection has a driver
     if conn.in_transaction() and not driver.is_in_transaction():

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mentorship_kit.db import transaction_driver
+from mentorship_kit.db import begin, transaction_driver
 from mentorship_kit.eventstore.errors import ConcurrencyConflictError, DuplicateEventError
 from mentorship_kit.eventstore.tables import kit_metadata
 from mentorship_kit.eventstore.types import (
@@ -110,7 +110,11 @@ class EventStore:
         self._local_listeners: set[asyncio.Event] = set()
 
     def listen_locally(self, wake: asyncio.Event) -> None:
-        """Have ``wake`` set after every commit made through this store object."""
+        """Have ``wake`` set after every commit made through this store object.
+
+        For the service's leading relay (see :meth:`notify`): while any is registered,
+        commits send no NOTIFY.
+        """
         self._local_listeners.add(wake)
 
     def unlisten_locally(self, wake: asyncio.Event) -> None:
@@ -124,15 +128,18 @@ class EventStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; the relay is woken after it commits."""
-        async with self.engine.begin() as conn:
+        async with begin(self.engine) as conn:
             yield conn
         await self.notify()
 
     async def notify(self) -> None:
         """Wake relays after a commit; returns at once.
 
-        A relay in this process is woken directly. Relays in other processes get a
-        PostgreSQL NOTIFY — not from inside the writing transaction: PostgreSQL gives a
+        A relay in this process is woken directly, and while one leads here no NOTIFY
+        is sent: a service has one leading relay, and standbys need no wake-up (a
+        NOTIFY transaction also takes a transaction id, which holds the relay's read
+        horizon back until it ends). Relays in other processes get a PostgreSQL
+        NOTIFY — not from inside the writing transaction: PostgreSQL gives a
         notifying transaction an id and flushes its commit while holding the
         notify-queue lock, which would serialise all writers and double the fsyncs. It
         goes out on its own transaction with ``synchronous_commit = off``, in one round
@@ -142,24 +149,24 @@ class EventStore:
         """
         for wake in self._local_listeners:
             wake.set()
-        if not self.is_postgres:
+        if not self.is_postgres or self._local_listeners:
             return
         self._wake_pending = True
         if self._notifier is None or self._notifier.done():
             self._notifier = asyncio.create_task(self._send_wakeups())
 
     async def _send_wakeups(self) -> None:
-        while self._wake_pending:
-            self._wake_pending = False
-            try:
-                async with self.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver = raw.driver_connection
-                    assert driver is not None  # noqa: S101 - checked out means connected
+        # One connection for a whole burst of wake-ups: under steady writes this loop
+        # keeps going, and a checkout per NOTIFY cost more CPU than the NOTIFY.
+        try:
+            async with self.engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None  # noqa: S101 - checked out means connected
+                while self._wake_pending:
+                    self._wake_pending = False
                     await driver.execute(self._notify_sql)
-            except Exception as exc:  # noqa: BLE001 - the relay's poll covers a lost wake-up
-                log.warning("eventstore.notify_failed", error=str(exc))
-                return
+        except Exception as exc:  # noqa: BLE001 - the relay's poll covers a lost wake-up
+            log.warning("eventstore.notify_failed", error=str(exc))
 
     async def close(self) -> None:
         """Let a pending wake-up finish (call before disposing of the engine)."""
