@@ -312,8 +312,13 @@ async def rebuild(
 # them. With the collector's default first threshold (700 new container objects) those
 # survivors set off a full collection every ~15,000 events, each walking everything
 # still alive: a third of a replay's CPU time. While any rebuild runs, the threshold is
-# raised to this; the collector still runs, on fewer, larger generations (a few MB).
-REBUILD_GC_THRESHOLD: Final = 50_000
+# raised to this; the collector still runs, on fewer, larger generations. Nearly every
+# young object is still alive when a collection comes (it belongs to a batch being read
+# or written), so the collector's work is the survivors it walks: at 50,000 it walked
+# almost every object of every batch, still a tenth of a replay's CPU; at a million a
+# collection comes every few batches and walks only the two batches alive then. Only
+# garbage in reference cycles waits for it (a replay makes little).
+REBUILD_GC_THRESHOLD: Final = 1_000_000
 _relaxations = 0
 _thresholds: tuple[int, int, int] | None = None
 
