@@ -82,8 +82,9 @@ async def apply_changes(
     copied in (``COPY``, no conflict to handle); their keys join ``known``.
     """
     merged = _Merged()
+    add = merged.add
     for change in changes:
-        merged.add(change)
+        add(change)
     # COPY needs PostgreSQL; SQLite's shadow tables get the upserts.
     copying = known if conn.dialect.name == "postgresql" else None
     for name, merged_rows in merged.rows.items():
@@ -119,18 +120,17 @@ class _Merged:
         self.folded: dict[str, dict[str, list[RowChange]]] = {}
 
     def add(self, change: RowChange) -> None:
-        name = change.table
-        key = change.key
+        name, key, values, base, fold = change
         rows = self.rows.get(name)
         if rows is None:
             rows = self.rows[name] = {}
             self.sets[name] = {}
         folded = self.folded.get(name)
-        pending = None if folded is None else folded.get(key)
+        if folded is not None and key in folded:
+            folded[key].append(change)
+            return
         row = rows.get(key)
-        if pending is not None:
-            pending.append(change)
-        elif change.fold is not None:
+        if fold is not None:
             # From here on this key is read and folded. What it had so far is one
             # change: the columns set so far, onto the merged row as the base.
             earlier: list[RowChange] = []
@@ -140,14 +140,13 @@ class _Merged:
                 earlier = [RowChange(name, key, {c: row[c] for c in set_columns}, row)]
             self.folded.setdefault(name, {})[key] = [*earlier, change]
         elif row is None:
-            base = change.base
             # Rows are never updated in place: a change's own dict can be the row.
-            rows[key] = change.values if base is None else {**base, **change.values}
-            self.sets[name][key] = change.values
+            rows[key] = values if base is None else {**base, **values}
+            self.sets[name][key] = values
         else:
-            rows[key] = {**row, **change.values}
+            rows[key] = {**row, **values}
             sets = self.sets[name]
-            sets[key] = {**sets[key], **change.values}
+            sets[key] = {**sets[key], **values}
 
 
 async def _write_folded(
