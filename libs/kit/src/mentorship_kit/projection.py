@@ -32,6 +32,8 @@ projection at a time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import re
 import time
@@ -129,6 +131,16 @@ class Projection(ABC):
         bound = copy.copy(self)
         bound._tables = dict(tables)  # noqa: SLF001 - a copy of our own class
         return bound
+
+    def bind_empty(self, tables: Mapping[str, sa.Table]) -> Self:
+        """A copy of this projection writing to ``tables``, which start empty and which
+        only that copy writes to while it lives (a rebuild's shadow tables).
+
+        By default the same as :meth:`bind`. A projection may override it to keep in
+        memory what it wrote (which keys exist, say) and write what it knows to be new
+        without asking the database (plain inserts or COPY instead of upserts).
+        """
+        return self.bind(tables)
 
     @abstractmethod
     async def handle(self, conn: AsyncConnection, event: CloudEvent) -> None:
@@ -265,7 +277,7 @@ async def rebuild(
     """
     _check_rebuildable(projection)
     shadow = _Shadow.for_engine(projection, engine)
-    feed = _Feed(projection.bind(shadow.tables), progress)
+    feed = _Feed(projection.bind_empty(shadow.tables), progress)
     started = time.perf_counter()
     with tracer.start_as_current_span(
         "projection.rebuild", attributes={"projection": projection.name}
@@ -299,8 +311,13 @@ async def rebuild(
 # them. With the collector's default first threshold (700 new container objects) those
 # survivors set off a full collection every ~15,000 events, each walking everything
 # still alive: a third of a replay's CPU time. While any rebuild runs, the threshold is
-# raised to this; the collector still runs, on fewer, larger generations (a few MB).
-REBUILD_GC_THRESHOLD: Final = 50_000
+# raised to this; the collector still runs, on fewer, larger generations. Nearly every
+# young object is still alive when a collection comes (it belongs to a batch being read
+# or written), so the collector's work is the survivors it walks: at 50,000 it walked
+# almost every object of every batch, still a tenth of a replay's CPU; at a million a
+# collection comes every few batches and walks only the two batches alive then. Only
+# garbage in reference cycles waits for it (a replay makes little).
+REBUILD_GC_THRESHOLD: Final = 1_000_000
 
 
 def _check_rebuildable(projection: Projection) -> None:
@@ -315,7 +332,12 @@ def _check_rebuildable(projection: Projection) -> None:
 
 
 class _Feed:
-    """Applies events to the shadow-bound projection in batched transactions."""
+    """Applies events to the shadow-bound projection in batched transactions.
+
+    The write of one batch overlaps the reading of the next: while the database runs a
+    batch's statements, the source's events for the next batch are read and decoded.
+    Batches still commit one after the other, in order (at most one write in flight).
+    """
 
     def __init__(self, projection: Projection, progress: Progress | None) -> None:
         self.projection = projection
@@ -329,38 +351,58 @@ class _Feed:
         self, engine: AsyncEngine, events: AsyncIterable[CloudEvent], batch_size: int
     ) -> None:
         REBUILD_PROGRESS.labels(self.projection.name).set(0)
-        batch: list[CloudEvent] = []
-        async for event in events:
-            batch.append(event)
-            if len(batch) >= batch_size:
-                await self._apply(engine, batch)
-                batch = []
-        await self._apply(engine, batch)
+        writing: asyncio.Task[None] | None = None
+        try:
+            batch: list[CloudEvent] = []
+            async for event in events:
+                batch.append(event)
+                if len(batch) >= batch_size:
+                    fresh = self._fresh(batch)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._write(engine, fresh, self.applied))
+                    batch = []
+            fresh = self._fresh(batch)
+            if writing is not None:
+                await writing
+            writing = None
+            await self._write(engine, fresh, self.applied)
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
 
-    async def _apply(self, engine: AsyncEngine, batch: list[CloudEvent]) -> None:
+    def _fresh(self, batch: list[CloudEvent]) -> list[CloudEvent]:
+        """The batch's events not applied yet, in order (the versions move on)."""
         fresh: list[CloudEvent] = []
+        versions = self.versions
+        for event in batch:
+            last = versions.get(event.subject, 0)
+            if event.streamversion <= last:
+                self.duplicates += 1
+                continue
+            if event.streamversion != last + 1:
+                self.gaps += 1
+                log.warning(
+                    "projection.rebuild_gap",
+                    projection=self.projection.name,
+                    stream_id=event.subject,
+                    expected=last + 1,
+                    got=event.streamversion,
+                )
+            fresh.append(event)
+            versions[event.subject] = event.streamversion
+        self.applied += len(fresh)
+        return fresh
+
+    async def _write(self, engine: AsyncEngine, fresh: list[CloudEvent], applied: int) -> None:
+        """One batch in one transaction; ``applied`` counts the events once it commits."""
         async with engine.begin() as conn:
-            for event in batch:
-                last = self.versions.get(event.subject, 0)
-                if event.streamversion <= last:
-                    self.duplicates += 1
-                    continue
-                if event.streamversion != last + 1:
-                    self.gaps += 1
-                    log.warning(
-                        "projection.rebuild_gap",
-                        projection=self.projection.name,
-                        stream_id=event.subject,
-                        expected=last + 1,
-                        got=event.streamversion,
-                    )
-                fresh.append(event)
-                self.versions[event.subject] = event.streamversion
-                self.applied += 1
             await self.projection.handle_batch(conn, fresh)
-        REBUILD_PROGRESS.labels(self.projection.name).set(self.applied)
+        REBUILD_PROGRESS.labels(self.projection.name).set(applied)
         if self.progress is not None:
-            self.progress(self.applied)
+            self.progress(applied)
 
 
 def _structural_key(item: sa.Constraint | sa.Index) -> tuple[Any, ...]:

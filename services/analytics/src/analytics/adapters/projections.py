@@ -26,16 +26,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Self
 
 import orjson
+import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics.adapters import tables
-from analytics.adapters.rows import Row, RowChange, apply_changes
+from analytics.adapters.rows import KnownKeys, Row, RowChange, apply_changes
 from mentorship_contracts import CloudEvent, registry
 from mentorship_contracts import enrollment as en
 from mentorship_contracts import matching as ma
@@ -92,6 +93,15 @@ class FactProjection(Projection):
 
     source: ClassVar[str]
     changes: ClassVar[Mapping[str, Change]]
+    # Bound to empty tables of its own (a rebuild): the keys written so far, per table.
+    _known: KnownKeys | None = None
+
+    def bind_empty(self, tables: Mapping[str, sa.Table]) -> Self:
+        """Bound to a rebuild's empty shadow tables: rows of keys this copy has not
+        written yet are copied in, not upserted (see :func:`apply_changes`)."""
+        bound = self.bind(tables)
+        bound._known = {}  # noqa: SLF001 - a copy of our own class
+        return bound
 
     def _live_tables(self) -> dict[str, Any]:
         return {name: self.table(name) for name in self.table_names}
@@ -104,11 +114,11 @@ class FactProjection(Projection):
         contract = registry().parse(event.eventtype, event.schemaversion, event.data)
         change = make(contract.to_data(), event)
         if change is not None:
-            await apply_changes(conn, self._live_tables(), [change])
+            await apply_changes(conn, self._live_tables(), [change], known=self._known)
 
     async def handle_batch(self, conn: AsyncConnection, events: Sequence[CloudEvent]) -> None:
         """Many events with one read and one write per table (rebuilds, catch-up)."""
-        await apply_changes(conn, self._live_tables(), self._replayed(events))
+        await apply_changes(conn, self._live_tables(), self._replayed(events), known=self._known)
 
     def _replayed(self, events: Sequence[CloudEvent]) -> Iterator[RowChange]:
         """The events' changes, made as ``apply_changes`` takes them (none kept)."""

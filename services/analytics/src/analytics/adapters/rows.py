@@ -23,6 +23,7 @@ statement and one round trip for any number of rows, in the caller's transaction
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -35,6 +36,8 @@ from mentorship_kit.db import transaction_driver
 
 Row = dict[str, Any]
 Fold = Callable[[Row, Row], Row]
+# Per live table name, every key its table holds (see ``apply_changes``).
+KnownKeys = dict[str, set[str]]
 
 # SQLite allows 32,766 bound parameters per statement; stay well below.
 _LOAD_CHUNK: Final = 1000
@@ -65,23 +68,40 @@ def _key_column(table: sa.Table) -> sa.Column[Any]:
 
 
 async def apply_changes(
-    conn: AsyncConnection, tables: Mapping[str, sa.Table], changes: Iterable[RowChange]
+    conn: AsyncConnection,
+    tables: Mapping[str, sa.Table],
+    changes: Iterable[RowChange],
+    *,
+    known: KnownKeys | None = None,
 ) -> None:
-    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring."""
+    """Apply ``changes`` in order to the rows of ``tables``; see the module docstring.
+
+    With ``known`` the tables hold exactly those keys (per live table name): tables that
+    started empty and that only calls with this ``known`` write (a rebuild's shadow
+    tables). On PostgreSQL the rows of keys not among them are then final and are
+    copied in (``COPY``, no conflict to handle); their keys join ``known``.
+    """
     merged = _Merged()
+    add = merged.add
     for change in changes:
-        merged.add(change)
-    for name, table_rows in merged.rows.items():
+        add(change)
+    # COPY needs PostgreSQL; SQLite's shadow tables get the upserts.
+    copying = known if conn.dialect.name == "postgresql" else None
+    for name, merged_rows in merged.rows.items():
         table = tables[name]
         key_name = _key_column(table).name
         table_sets = merged.sets[name]
+        rows = merged_rows
+        if copying is not None:
+            rows = await _copy_new(conn, table, rows, copying.setdefault(name, set()))
         groups: dict[tuple[str, ...], list[Row]] = {}
-        for key, row in table_rows.items():
+        for key, row in rows.items():
             groups.setdefault(tuple(table_sets[key]), []).append(row)
         for set_columns, group in groups.items():
             await _upsert(conn, table, group, [c for c in set_columns if c != key_name])
     for name, keyed in merged.folded.items():
-        await _write_folded(conn, tables[name], keyed)
+        present = None if copying is None else copying.setdefault(name, set())
+        await _write_folded(conn, tables[name], keyed, present)
 
 
 class _Merged:
@@ -100,18 +120,17 @@ class _Merged:
         self.folded: dict[str, dict[str, list[RowChange]]] = {}
 
     def add(self, change: RowChange) -> None:
-        name = change.table
-        key = change.key
+        name, key, values, base, fold = change
         rows = self.rows.get(name)
         if rows is None:
             rows = self.rows[name] = {}
             self.sets[name] = {}
         folded = self.folded.get(name)
-        pending = None if folded is None else folded.get(key)
+        if folded is not None and key in folded:
+            folded[key].append(change)
+            return
         row = rows.get(key)
-        if pending is not None:
-            pending.append(change)
-        elif change.fold is not None:
+        if fold is not None:
             # From here on this key is read and folded. What it had so far is one
             # change: the columns set so far, onto the merged row as the base.
             earlier: list[RowChange] = []
@@ -121,21 +140,27 @@ class _Merged:
                 earlier = [RowChange(name, key, {c: row[c] for c in set_columns}, row)]
             self.folded.setdefault(name, {})[key] = [*earlier, change]
         elif row is None:
-            base = change.base
             # Rows are never updated in place: a change's own dict can be the row.
-            rows[key] = change.values if base is None else {**base, **change.values}
-            self.sets[name][key] = change.values
+            rows[key] = values if base is None else {**base, **values}
+            self.sets[name][key] = values
         else:
-            rows[key] = {**row, **change.values}
+            rows[key] = {**row, **values}
             sets = self.sets[name]
-            sets[key] = {**sets[key], **change.values}
+            sets[key] = {**sets[key], **values}
 
 
 async def _write_folded(
-    conn: AsyncConnection, table: sa.Table, keyed: dict[str, list[RowChange]]
+    conn: AsyncConnection,
+    table: sa.Table,
+    keyed: dict[str, list[RowChange]],
+    present: set[str] | None,
 ) -> None:
-    current = await _load(conn, table, list(keyed))
-    rows = []
+    """Fold the keys' changes onto their stored rows and write them whole; with
+    ``present`` (the table's keys, all of them) only those are read, and the rows of
+    the others copied in."""
+    wanted = list(keyed) if present is None else [k for k in keyed if k in present]
+    current = await _load(conn, table, wanted) if wanted else {}
+    rows: dict[str, Row] = {}
     for key, key_changes in keyed.items():
         row = current.get(key)
         for change in key_changes:
@@ -147,9 +172,45 @@ async def _write_folded(
             else:
                 row = change.fold(start, change.values)
         assert row is not None  # noqa: S101 - every key has at least one change
-        rows.append(row)
+        rows[key] = row
+    if present is not None:
+        rows = await _copy_new(conn, table, rows, present)
     key_name = _key_column(table).name
-    await _upsert(conn, table, rows, [c.name for c in table.columns if c.name != key_name])
+    await _upsert(
+        conn, table, list(rows.values()), [c.name for c in table.columns if c.name != key_name]
+    )
+
+
+async def _copy_new(
+    conn: AsyncConnection, table: sa.Table, rows: dict[str, Row], present: set[str]
+) -> dict[str, Row]:
+    """COPY the rows whose key is not in ``present`` (whole rows: the table has no row
+    of theirs yet) and add their keys; the rest, still to upsert, are returned.
+
+    A row COPY cannot encode as the column types say (the JSON upsert would have the
+    database cast it) goes the upsert's way with the others: the COPY runs in a
+    savepoint, and a batch it refuses is upserted instead.
+    """
+    new = [key for key in rows if key not in present]
+    if not new:
+        return rows
+    columns = [c.name for c in table.columns]
+    pick = operator.itemgetter(*columns)
+    try:
+        records = [pick(rows[key]) for key in new]
+    except KeyError:  # a row without some column: the upsert leaves it NULL
+        return rows
+    driver = await transaction_driver(conn)
+    try:
+        async with driver.transaction():
+            await driver.copy_records_to_table(
+                table.name, schema_name=table.schema, columns=columns, records=records
+            )
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return rows
+    remaining = {key: row for key, row in rows.items() if key in present}
+    present.update(new)
+    return remaining
 
 
 async def _load(conn: AsyncConnection, table: sa.Table, keys: list[str]) -> dict[str, Row]:
