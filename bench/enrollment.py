@@ -15,9 +15,11 @@ Prints one JSON object:
   as JSONB) in the same batches, each committed, in the same run;
 - enroll_per_s, enroll_p50_ms, enroll_p99_ms: ``POST /v1/programs/{id}/enrollments``
   (auto approval: each request decides and enrolls; distinct employees) offered at
-  ``--rate`` per second, open loop (request k is due at start + k / rate and sent then,
-  over up to ``--connections`` keep-alive connections), latency counted from when each
-  request was due: the rate the service sustained and the latency callers saw at it;
+  ``--rate`` per second (default 525: a little above the 500 of the target, so that
+  the rate sustained shows it and not the offer's own cap), open loop (request k is due
+  at start + k / rate and sent then, over up to ``--connections`` keep-alive
+  connections), latency counted from when each request was due: the rate the service
+  sustained and the latency callers saw at it;
 - enroll_max_per_s, enroll_saturated_p50_ms, enroll_saturated_p99_ms: the same requests
   in a closed loop, ``--concurrency`` at a time (the most the service does; a closed
   loop's latency at saturation is its client count divided by that rate);
@@ -300,7 +302,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_argument(parser)
     parser.add_argument("--employees", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=500.0, help="offered enrollments a second")
+    parser.add_argument("--rate", type=float, default=525.0, help="offered enrollments a second")
     parser.add_argument("--connections", type=int, default=64, help="open-loop connections (most)")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
