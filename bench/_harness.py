@@ -327,52 +327,6 @@ LoopResult = tuple[float, list[float], int]  # (ops/s, latencies ms, errors)
 Loop = Callable[[float], Awaitable[LoopResult]]
 
 
-async def offered_and_saturated(
-    *, rounds: int, seconds: float, offer: Loop, saturate: Loop, floor: Loop, pid: int
-) -> dict[str, Any]:
-    """Alternate, ``rounds`` times: ``offer`` (open loop at the target rate), ``saturate``
-    (closed loop) and the ``floor``, ``seconds / rounds`` each, so that all three see the
-    same machine noise. Figures without a prefix; the caller names them.
-    """
-    offered: list[float] = []
-    offered_latencies: list[float] = []
-    saturated: list[float] = []
-    saturated_latencies: list[float] = []
-    floors: list[float] = []
-    floor_latencies: list[float] = []
-    errors = 0
-    server_cpu = 0.0
-    for _ in range(rounds):
-        cpu_before = cpu_seconds(pid)
-        rate, latencies, round_errors = await offer(seconds / rounds)
-        offered.append(rate)
-        offered_latencies += latencies
-        errors += round_errors
-        rate, latencies, round_errors = await saturate(seconds / rounds)
-        saturated.append(rate)
-        saturated_latencies += latencies
-        errors += round_errors
-        server_cpu += cpu_seconds(pid) - cpu_before
-        rate, latencies, _ = await floor(seconds / rounds)
-        floors.append(rate)
-        floor_latencies += latencies
-    done = len(offered_latencies) + len(saturated_latencies)
-    return {
-        "per_s": round(statistics.mean(offered)),
-        "p50_ms": percentile(offered_latencies, 0.50),
-        "p99_ms": percentile(offered_latencies, 0.99),
-        "max_per_s": round(statistics.mean(saturated)),
-        "saturated_p50_ms": percentile(saturated_latencies, 0.50),
-        "saturated_p99_ms": percentile(saturated_latencies, 0.99),
-        "requests": done,
-        "errors": errors,
-        # CPU the service's processes spent per request (HTTP, database, relay).
-        "server_cpu_ms": round(server_cpu * 1000 / max(1, done), 2),
-        "floor_per_s": round(statistics.mean(floors)),
-        "floor_p99_ms": percentile(floor_latencies, 0.99),
-    }
-
-
 Client = Connection | ConnectionPool
 Request = Callable[[Client], Awaitable[bool]]
 
@@ -404,3 +358,55 @@ async def offer(
         return await open_loop(rate, seconds, lambda: op(pool))
     finally:
         await pool.close()
+
+
+async def offered_and_saturated(
+    args: argparse.Namespace, *, port: int, pid: int, request: Request, floor: Loop
+) -> dict[str, Any]:
+    """Warm up with a closed loop, then alternate, ``args.rounds`` times: ``request``
+    offered open loop at ``args.rate`` (over at most ``args.connections`` connections),
+    the same in a closed loop of ``args.concurrency`` clients, and the ``floor``,
+    ``args.seconds / args.rounds`` each, so that all three see the same machine noise.
+    Figures without a prefix; the caller names them.
+    """
+    seconds = args.seconds / args.rounds
+    await saturate(port, args.concurrency, args.warmup, request)
+    offered: list[float] = []
+    offered_latencies: list[float] = []
+    saturated: list[float] = []
+    saturated_latencies: list[float] = []
+    floors: list[float] = []
+    floor_latencies: list[float] = []
+    errors = 0
+    server_cpu = 0.0
+    for _ in range(args.rounds):
+        cpu_before = cpu_seconds(pid)
+        rate, latencies, round_errors = await offer(
+            port, args.connections, args.rate, seconds, request
+        )
+        offered.append(rate)
+        offered_latencies += latencies
+        errors += round_errors
+        rate, latencies, round_errors = await saturate(port, args.concurrency, seconds, request)
+        saturated.append(rate)
+        saturated_latencies += latencies
+        errors += round_errors
+        server_cpu += cpu_seconds(pid) - cpu_before
+        rate, latencies, _ = await floor(seconds)
+        floors.append(rate)
+        floor_latencies += latencies
+    done = len(offered_latencies) + len(saturated_latencies)
+    return {
+        "per_s": round(statistics.mean(offered)),
+        "p50_ms": percentile(offered_latencies, 0.50),
+        "p99_ms": percentile(offered_latencies, 0.99),
+        "max_per_s": round(statistics.mean(saturated)),
+        "saturated_p50_ms": percentile(saturated_latencies, 0.50),
+        "saturated_p99_ms": percentile(saturated_latencies, 0.99),
+        "requests": done,
+        "errors": errors,
+        # CPU the service's processes spent per request (HTTP, database, relay).
+        "server_cpu_ms": round(server_cpu * 1000 / max(1, done), 2),
+        "floor_per_s": round(statistics.mean(floors)),
+        "floor_p99_ms": percentile(floor_latencies, 0.99),
+    }

@@ -55,9 +55,7 @@ from _harness import (
     add_database_argument,
     closed_loop,
     cpu_seconds,
-    offer,
     offered_and_saturated,
-    saturate,
     service_pid,
     start_service,
     stop_service,
@@ -281,15 +279,7 @@ async def _enroll(
     async def floor(seconds: float) -> tuple[float, list[float], int]:
         return await closed_loop(seconds, [floor_once] * args.concurrency)
 
-    await saturate(port, args.concurrency, args.warmup, apply_once)
-    figures = await offered_and_saturated(
-        rounds=args.rounds,
-        seconds=args.seconds,
-        offer=lambda seconds: offer(port, args.connections, args.rate, seconds, apply_once),
-        saturate=lambda seconds: saturate(port, args.concurrency, seconds, apply_once),
-        floor=floor,
-        pid=pid,
-    )
+    figures = await offered_and_saturated(args, port=port, pid=pid, request=apply_once, floor=floor)
     return {
         **{f"enroll_{name}": value for name, value in figures.items()},
         "enroll_offered_per_s": args.rate,

@@ -48,9 +48,7 @@ from _harness import (
     Connection,
     add_database_argument,
     closed_loop,
-    offer,
     offered_and_saturated,
-    saturate,
     service_pid,
     start_service,
     stop_service,
@@ -168,15 +166,7 @@ async def _measure(args: argparse.Namespace, url: str, port: int, pid: int) -> d
     async def floor(seconds: float) -> tuple[float, list[float], int]:
         return await closed_loop(seconds, [floor_one] * args.concurrency)
 
-    await saturate(port, args.concurrency, args.warmup, log_one)
-    figures = await offered_and_saturated(
-        rounds=args.rounds,
-        seconds=args.seconds,
-        offer=lambda seconds: offer(port, args.connections, args.rate, seconds, log_one),
-        saturate=lambda seconds: saturate(port, args.concurrency, seconds, log_one),
-        floor=floor,
-        pid=pid,
-    )
+    figures = await offered_and_saturated(args, port=port, pid=pid, request=log_one, floor=floor)
     await pool.close()
     return {
         **{
