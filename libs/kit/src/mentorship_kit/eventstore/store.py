@@ -80,6 +80,22 @@ FROM pg_stat_activity AS a
 WHERE a.datname = current_database()
 """
 _XID_SPAN = 2**32
+# Under steady writes from a process whose relay does not lead, at most one NOTIFY per
+# this many seconds (plus its round trip): a relay's batch takes longer than that.
+NOTIFY_MIN_INTERVAL = 0.001
+# A page of read_all on PostgreSQL, straight through the driver (the relay reads one
+# per step): with and without the event-type filter.
+_PG_READ_ALL = """
+SELECT position, tx_id, event_id, stream_type, stream_id, stream_version, event_type,
+       schema_version, data, metadata, recorded_at
+FROM events
+WHERE (tx_id, position) > ($1, $2) AND tx_id < $3
+ORDER BY tx_id, position
+LIMIT $4
+"""
+_PG_READ_ALL_OF_TYPES = _PG_READ_ALL.replace(
+    "AND tx_id < $3", "AND tx_id < $3 AND event_type = ANY($5::text[])"
+)
 
 
 class EventStore:
@@ -144,8 +160,9 @@ class EventStore:
         notify-queue lock, which would serialise all writers and double the fsyncs. It
         goes out on its own transaction with ``synchronous_commit = off``, in one round
         trip; while one is on its way, later commits only mark another as due, so every
-        commit is followed by a NOTIFY sent after it. A lost wake-up costs nothing but
-        latency: relays also poll.
+        commit is followed by a NOTIFY sent after it (under steady writes, one every
+        ``NOTIFY_MIN_INTERVAL``). A lost wake-up costs nothing but latency: relays also
+        poll.
         """
         for wake in self._local_listeners:
             wake.set()
@@ -165,6 +182,10 @@ class EventStore:
                 while self._wake_pending:
                     self._wake_pending = False
                     await driver.execute(self._notify_sql)
+                    if self._wake_pending:
+                        # A relay takes a batch per wake-up: more NOTIFYs than it can
+                        # take batches only cost the server a transaction each.
+                        await asyncio.sleep(NOTIFY_MIN_INTERVAL)
         except Exception as exc:  # noqa: BLE001 - the relay's poll covers a lost wake-up
             log.warning("eventstore.notify_failed", error=str(exc))
 
@@ -290,9 +311,7 @@ class EventStore:
             meta = row["metadata"]
             if id(meta) not in metadata:
                 metadata[id(meta)] = EventMetadata.from_dict(meta)
-            # The data as stored: decoded by the JSON codec SQLAlchemy installs.
-            stored_data = data if isinstance(data, dict) else orjson.loads(data)
-            stored = {**row, "position": position, "tx_id": tx_id, "data": stored_data}
+            stored = {**row, "position": position, "tx_id": tx_id, "data": _from_jsonb(data)}
             inserted.append(_recorded(stored, metadata=metadata[id(meta)]))
         inserted.sort(key=lambda e: e.position)
         return inserted
@@ -381,20 +400,28 @@ class EventStore:
         limit: int,
         event_types: Sequence[str] | None,
     ) -> list[RecordedEvent]:
-        c = self.events.c
-        query = sa.select(self.events)
-        if self.is_postgres:
-            horizon = await self.visible_horizon(conn)
-            query = query.where(
-                sa.tuple_(c.tx_id, c.position) > sa.tuple_(after.tx_id, after.position),
-                c.tx_id < horizon,
-            ).order_by(c.tx_id, c.position)
-        else:
-            query = query.where(c.position > after.position).order_by(c.position)
+        if not self.is_postgres:
+            c = self.events.c
+            query = sa.select(self.events).where(c.position > after.position)
+            if event_types:
+                query = query.where(c.event_type.in_(list(event_types)))
+            rows = (await conn.execute(query.order_by(c.position).limit(limit))).mappings()
+            return [_recorded(row) for row in rows]
+        # PostgreSQL, through the driver: outside a transaction (the relay's case) each
+        # statement is one round trip with a fresh snapshot, and no BEGIN or ROLLBACK.
+        driver = await transaction_driver(conn)
+        horizon = await self._horizon(driver)
+        args: list[Any] = [after.tx_id, after.position, horizon, limit]
         if event_types:
-            query = query.where(c.event_type.in_(list(event_types)))
-        rows = (await conn.execute(query.limit(limit))).mappings().all()
-        return [_recorded(row) for row in rows]
+            records = await driver.fetch(_PG_READ_ALL_OF_TYPES, *args, list(event_types))
+        else:
+            records = await driver.fetch(_PG_READ_ALL, *args)
+        events = []
+        for record in records:
+            row = dict(record.items())
+            row["data"], row["metadata"] = _from_jsonb(row["data"]), _from_jsonb(row["metadata"])
+            events.append(_recorded(row))
+        return events
 
     async def visible_horizon(self, conn: AsyncConnection) -> int:
         """PostgreSQL: the transaction id below which every event here is final.
@@ -407,14 +434,18 @@ class EventStore:
         database, the server-wide snapshot xmin is used instead (always safe, only
         slower to advance).
         """
-        if conn.in_transaction():
+        return await self._horizon(await transaction_driver(conn))
+
+    @staticmethod
+    async def _horizon(driver: Any) -> int:
+        if driver.is_in_transaction():
             # Activity is snapshotted once per transaction: drop a look taken earlier in
-            # it. (A fresh transaction, the relay's case, takes its look right here.)
-            await conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
-        row = (await conn.exec_driver_sql(_PG_HORIZON)).one()
-        xmax, xmin = int(row.xmax), int(row.xmin)
-        running: list[int] = [int(x) for x in row.running]
-        if row.hidden:
+            # it. (Outside a transaction, the relay's case, each look is fresh.)
+            await driver.execute("SELECT pg_stat_clear_snapshot()")
+        row = await driver.fetchrow(_PG_HORIZON)
+        xmax, xmin = int(row["xmax"]), int(row["xmin"])
+        running: list[int] = [int(x) for x in row["running"]]
+        if row["hidden"]:
             return xmin
         # pg_stat_activity shows 32-bit xids; each is within 2^31 of xmax.
         widened = [
@@ -473,6 +504,12 @@ def _rows(
         }
         for offset, event in enumerate(events, start=1)
     ]
+
+
+def _from_jsonb(value: Any) -> Any:
+    """A jsonb value read through the driver: decoded by the codec SQLAlchemy installs on
+    its connections, or still text on a connection without it."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _recorded(
