@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
+import uvloop
 from nats.js.errors import NotFoundError
 
 from mentorship_contracts import CloudEvent
@@ -314,4 +315,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # uvloop: the event loop uvicorn runs the services (and so their relay and
+    # consumers) on. The floors run on it too, in the same process.
+    uvloop.run(main())
