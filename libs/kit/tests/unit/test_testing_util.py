@@ -1,8 +1,9 @@
-"""The kit's test helper for what a service stamps as "today"."""
+"""The kit's test helpers: what a service stamps as "today", and free ports."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 
-from mentorship_kit.testing import utc_days
+from mentorship_kit.testing import free_port, utc_days, util
 
 
 def test_utc_days_holds_the_dates_the_block_ran_on():
@@ -11,3 +12,23 @@ def test_utc_days_holds_the_dates_the_block_ran_on():
 
     assert inside in days
     assert len(days) == 1 or max(days) - min(days) == timedelta(days=1)
+
+
+def test_free_port_never_hands_out_the_same_port_twice(monkeypatch):
+    # A range of 24 ports: 20 random draws from it would repeat one almost surely.
+    narrow = util._LOWEST_PORT + util._SPARE_PORTS + 24
+    monkeypatch.setattr(util, "_ephemeral_start", lambda: narrow)
+    monkeypatch.setattr(util, "_HANDED_OUT", set())
+
+    ports = [free_port() for _ in range(20)]
+
+    assert len(set(ports)) == len(ports)
+
+
+def test_free_port_is_free_and_below_the_ephemeral_range():
+    port = free_port()
+
+    start = util._ephemeral_start()
+    assert start is None or port < start
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))

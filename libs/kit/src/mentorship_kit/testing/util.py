@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
@@ -21,6 +22,9 @@ _LOWEST_PORT = 20000
 # Room left below the ephemeral range for a few consecutive ports (a port base).
 _SPARE_PORTS = 16
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Every port free_port has handed out in this process, so it never hands one out twice.
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
 
 
 def _ephemeral_start() -> int | None:
@@ -43,17 +47,25 @@ def free_port() -> int:
     every outgoing connection: a test server started, or restarted after a kill, on
     one of those could meanwhile find it taken by some client's connection (a rare
     EADDRINUSE on a busy machine). Below that range only an explicit bind takes a port.
+
+    A port is never handed out twice in one process. Servers bind late (uvicorn only
+    after its application has started), so two servers started side by side could
+    otherwise both be given a port that was free when each asked, and one would fail.
     """
     start = _ephemeral_start()
     if start is None or start - _SPARE_PORTS <= _LOWEST_PORT:
         return _kernel_port()
     for _ in range(100):
         port = _LOWEST_PORT + secrets.randbelow(start - _SPARE_PORTS - _LOWEST_PORT)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+        with _HANDED_OUT_LOCK:
+            if port in _HANDED_OUT:
                 continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
             return port
     return _kernel_port()
 
