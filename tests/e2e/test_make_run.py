@@ -17,20 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from mentorship_kit.devrun import PID_FILE_NAME, SERVICES, http_status, port_is_free
-from mentorship_kit.testing import free_port, wait_until
+from mentorship_kit.devrun import PID_FILE_NAME, SERVICES, http_status
+from mentorship_kit.testing import free_port, free_port_base, wait_until
 
 MENTORSHIP = Path(sys.executable).parent / "mentorship"
 READY_DEADLINE_S = 90.0
-
-
-def free_port_base() -> int:
-    """A base whose four service ports (base+1 .. base+4) are all free right now."""
-    for _ in range(50):
-        first = free_port()
-        if all(port_is_free(first + offset) for offset in range(1, len(SERVICES))):
-            return first - 1
-    pytest.fail("no four consecutive free ports found")
 
 
 class Supervisor:
@@ -87,7 +78,7 @@ def start_supervisor(tmp_path: Path) -> Iterator[object]:
     started: list[Supervisor] = []
 
     def start(port_base: int | None = None, **extra_env: str) -> Supervisor:
-        supervisor = Supervisor(tmp_path, port_base or free_port_base(), **extra_env)
+        supervisor = Supervisor(tmp_path, port_base or free_port_base(len(SERVICES)), **extra_env)
         started.append(supervisor)
         return supervisor
 
@@ -136,7 +127,7 @@ async def test_run_starts_everything_and_ctrl_c_leaves_nothing_behind(start_supe
 
 
 def test_a_taken_service_port_fails_fast_with_a_clear_message(start_supervisor):
-    port_base = free_port_base()
+    port_base = free_port_base(len(SERVICES))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
         blocker.bind(("127.0.0.1", port_base + 2))
         blocker.listen()

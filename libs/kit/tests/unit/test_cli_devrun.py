@@ -26,7 +26,7 @@ from mentorship_kit.devrun import (
     service_port,
     tail,
 )
-from mentorship_kit.testing import free_port, postgres, wait_until
+from mentorship_kit.testing import free_port, free_port_base, postgres, wait_until
 
 
 def test_defaults_are_var_and_ports_8001_to_8004(tmp_path, monkeypatch):
@@ -198,17 +198,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), NotReady).serve_forever(
 """
 
 
-def free_port_base() -> int:
-    for _ in range(50):
-        base = free_port()
-        if all(port_is_free(base + offset) for offset in range(1, len(SERVICES) + 1)):
-            return base
-    pytest.fail("no four consecutive free ports found")
-
-
 async def test_services_not_ready_in_time_are_reported_with_their_log_tails(tmp_path):
     out = io.StringIO()
-    port_base = free_port_base()
+    port_base = free_port_base(len(SERVICES))
     config = DevConfig(var_dir=tmp_path, port_base=port_base, ready_timeout=1)
     supervisor = Supervisor(config, out=out)
     config.log_dir.mkdir(parents=True)

@@ -24,7 +24,7 @@ from mentorship_kit.testing.nats import (
 from mentorship_kit.testing.pgserver import PostgresServer, postgres_bin_dir
 from mentorship_kit.testing.postgres import temporary_postgres_database
 from mentorship_kit.testing.process import ServiceProcess
-from mentorship_kit.testing.util import free_port, utc_days, wait_until
+from mentorship_kit.testing.util import free_port, free_port_base, utc_days, wait_until
 
 __all__ = [
     "LiveServer",
@@ -33,6 +33,7 @@ __all__ = [
     "PostgresServer",
     "ServiceProcess",
     "free_port",
+    "free_port_base",
     "nats_server_binary",
     "postgres_bin_dir",
     "stream_messages",

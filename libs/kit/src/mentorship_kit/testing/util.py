@@ -22,6 +22,8 @@ _LOWEST_PORT = 20000
 # Room left below the ephemeral range for a few consecutive ports (a port base).
 _SPARE_PORTS = 16
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Where Linux's ephemeral range starts unless configured otherwise (also below macOS's).
+_LINUX_EPHEMERAL_START = 32768
 # Every port free_port has handed out in this process, so it never hands one out twice.
 _HANDED_OUT: set[int] = set()
 _HANDED_OUT_LOCK = threading.Lock()
@@ -55,19 +57,46 @@ def free_port() -> int:
     start = _ephemeral_start()
     if start is None or start - _SPARE_PORTS <= _LOWEST_PORT:
         return _kernel_port()
+    return _reserve(1, start) or _kernel_port()
+
+
+def free_port_base(count: int) -> int:
+    """A port base whose next ``count`` ports (base+1 .. base+count) are free.
+
+    For what numbers its servers' ports from a base (``make run``: base+1 .. base+4).
+    Those ports are handed out as :func:`free_port` hands out one: never twice.
+    """
+    if not 1 <= count <= _SPARE_PORTS:
+        msg = f"count must be between 1 and {_SPARE_PORTS}"
+        raise ValueError(msg)
+    start = _ephemeral_start() or _LINUX_EPHEMERAL_START
+    first = _reserve(count, start) if start - _SPARE_PORTS > _LOWEST_PORT else None
+    if first is None:
+        msg = f"no {count} consecutive free ports found below {start}"
+        raise RuntimeError(msg)
+    return first - 1
+
+
+def _reserve(count: int, start: int) -> int | None:
+    """The first of ``count`` consecutive ports below ``start``, free and now handed out."""
     for _ in range(100):
-        port = _LOWEST_PORT + secrets.randbelow(start - _SPARE_PORTS - _LOWEST_PORT)
+        first = _LOWEST_PORT + secrets.randbelow(start - _SPARE_PORTS - _LOWEST_PORT)
+        ports = range(first, first + count)
         with _HANDED_OUT_LOCK:
-            if port in _HANDED_OUT:
+            if _HANDED_OUT.intersection(ports) or not all(map(_bindable, ports)):
                 continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            _HANDED_OUT.add(port)
-            return port
-    return _kernel_port()
+            _HANDED_OUT.update(ports)
+            return first
+    return None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @contextlib.contextmanager
