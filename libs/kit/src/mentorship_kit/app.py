@@ -42,7 +42,7 @@ from mentorship_kit.middleware import (
 from mentorship_kit.migrations import Migrations
 from mentorship_kit.openapi import problem_openapi
 from mentorship_kit.personal import PersonalDataVault
-from mentorship_kit.problems import ProblemType, UnhandledErrorMiddleware, install_problem_handlers
+from mentorship_kit.problems import ProblemFor, UnhandledErrorMiddleware, install_problem_handlers
 from mentorship_kit.query import reject_unknown_query
 from mentorship_kit.relay import OutboxRelay
 from mentorship_kit.runtime import ServiceRuntime
@@ -81,7 +81,7 @@ class ServiceSpec:
     workers: Sequence[WorkerFactory] = ()
     # Query tables kept in the command's own transaction (see CommandRunner).
     inline_projections: Sequence[InlineHandler] = ()
-    problem_types: Mapping[type[Exception], ProblemType] = field(default_factory=dict)
+    problem_types: Mapping[type[Exception], ProblemFor] = field(default_factory=dict)
     description: str = ""
     # The key table (mentorship_kit.personal) of a service whose events carry personal
     # data: its commands seal those fields, and it needs PERSONAL_DATA_KEY.

@@ -1,7 +1,8 @@
 """RFC 9457 problem details: the one shape of every error a service answers.
 
-Domain errors know nothing about HTTP (house style); a service maps them to a
-:class:`ProblemType` in its ``ServiceSpec`` and this module turns them into
+Domain errors know nothing about HTTP (house style); a service maps their types, in its
+``ServiceSpec``, to a :class:`ProblemType` or to a function that makes a
+:class:`ProblemError` from the error, and this module turns them into
 ``application/problem+json``. Endpoints that need a specific answer raise
 :class:`ProblemError`. Everything else becomes a 503 when a dependency is unreachable,
 or a 500 that names only the trace id, never the internals.
@@ -147,13 +148,19 @@ def problem_response(
     return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+# How a service's own errors are answered: the same problem for every error of a type,
+# or a problem made from the error itself (its fields as extensions).
+ProblemFor = ProblemType | Callable[[Any], ProblemError]
+
+
 def install_problem_handlers(
-    app: FastAPI, problem_types: Mapping[type[Exception], ProblemType] | None = None
+    app: FastAPI, problem_types: Mapping[type[Exception], ProblemFor] | None = None
 ) -> None:
     """Answer the errors handlers can claim with problem+json.
 
-    Errors no handler claims need :class:`UnhandledErrorMiddleware` as well; ``create_app``
-    adds it where it belongs in the middleware order.
+    ``problem_types`` maps a service's error types (their subclasses included) to their
+    problems. Errors no handler claims need :class:`UnhandledErrorMiddleware` as well;
+    ``create_app`` adds it where it belongs in the middleware order.
     """
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -237,6 +244,10 @@ def _pointer_token(part: str | int) -> str:
 
 async def _problem_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ProblemError)  # noqa: S101 - registered for this type only
+    return _answer(request, exc)
+
+
+def _answer(request: Request, exc: ProblemError) -> ProblemResponse:
     return problem_response(
         exc.status,
         title=exc.title,
@@ -259,7 +270,15 @@ async def _conflict(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
-def _domain_handler(problem: ProblemType) -> _Handler:
+def _domain_handler(problem: ProblemFor) -> _Handler:
+    if not isinstance(problem, ProblemType):
+        made = problem
+
+        async def answer_made(request: Request, exc: Exception) -> ProblemResponse:
+            return _answer(request, made(exc))
+
+        return answer_made
+
     async def handle(request: Request, exc: Exception) -> ProblemResponse:
         return problem_response(
             problem.status,

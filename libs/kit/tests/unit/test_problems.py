@@ -26,6 +26,26 @@ class PairEndedError(PairNotActiveError):
     pass
 
 
+class GoalDueError(Exception):
+    def __init__(self, goal_id: str, due_on: str) -> None:
+        super().__init__(f"goal {goal_id} is due on {due_on}")
+        self.goal_id, self.due_on = goal_id, due_on
+
+
+class GoalOverdueError(GoalDueError):
+    pass
+
+
+def goal_problem(error: GoalDueError) -> ProblemError:
+    return ProblemError(
+        409,
+        str(error),
+        title="Goal due",
+        type_uri="urn:test:goal-due",
+        extensions={"goal_id": error.goal_id, "due_on": error.due_on},
+    )
+
+
 class Employee(BaseModel):
     email: str
     job_level: int = Field(ge=1)
@@ -77,6 +97,16 @@ def routes() -> APIRouter:
     return router
 
 
+def goal_routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/goal")
+    async def goal() -> None:
+        raise GoalOverdueError("g1", "2026-12-01")
+
+    return router
+
+
 def body_routes() -> APIRouter:
     router = APIRouter()
 
@@ -94,9 +124,10 @@ def app(tmp_path):
         title="Test service",
         version="0.0.1",
         metadata=kit_metadata(),
-        routers=[routes(), body_routes()],
+        routers=[routes(), body_routes(), goal_routes()],
         problem_types={
-            PairNotActiveError: ProblemType(409, "Pair not active", "urn:test:pair-not-active")
+            PairNotActiveError: ProblemType(409, "Pair not active", "urn:test:pair-not-active"),
+            GoalDueError: goal_problem,
         },
     )
     settings = ServiceSettings(dev_mode=True, database_url=f"sqlite:///{tmp_path / 'x.db'}")
@@ -206,6 +237,19 @@ async def test_mapped_domain_errors_and_their_subclasses(client):
         "type": "urn:test:pair-not-active",
         "title": "Pair not active",
         "detail": "pair p1 has ended",
+    }
+
+
+async def test_errors_mapped_to_a_function_answer_the_problem_it_makes_of_them(client):
+    body = assert_problem(await client.get("/goal"), 409)
+
+    assert body == body | {
+        "type": "urn:test:goal-due",
+        "title": "Goal due",
+        "detail": "goal g1 is due on 2026-12-01",
+        "goal_id": "g1",
+        "due_on": "2026-12-01",
+        "instance": "/goal",
     }
 
 

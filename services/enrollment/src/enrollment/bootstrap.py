@@ -6,6 +6,7 @@ from pathlib import Path
 from enrollment.adapters.projection import QUERIES
 from enrollment.adapters.tables import metadata, personal_data_keys
 from enrollment.entrypoints.api import directory, enrollments, programs
+from enrollment.entrypoints.api.problems import PROBLEM_TYPES
 from enrollment.entrypoints.scim.router import router as scim_router
 from mentorship_kit.app import ServiceSpec
 from mentorship_kit.projection import inline_handler
@@ -32,4 +33,5 @@ def build_spec() -> ServiceSpec:
         inline_projections=[inline_handler(QUERIES, SERVICE)],
         description=DESCRIPTION,
         personal_data_keys=personal_data_keys,
+        problem_types=PROBLEM_TYPES,
     )

@@ -4,7 +4,6 @@ from fastapi import FastAPI
 
 from enrollment.bootstrap import build_spec
 from enrollment.config import EnrollmentSettings
-from enrollment.entrypoints.api.problems import install_domain_problems
 from enrollment.entrypoints.scim.errors import install_scim_errors
 from mentorship_kit.app import create_app as create_service_app
 
@@ -15,6 +14,5 @@ def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
     A bad setting fails here, at start.
     """
     app = create_service_app(build_spec(), settings or EnrollmentSettings())
-    install_domain_problems(app)
     install_scim_errors(app)
     return app

@@ -7,6 +7,7 @@ from matching.adapters.tables import metadata
 from matching.adapters.views import MatchingViews
 from matching.application.clock import Clock, utc_now
 from matching.entrypoints.api import pairs, programs, requests, runs
+from matching.entrypoints.api.errors import PROBLEM_TYPES
 from matching.entrypoints.consumers import Wakeup, consumer_workers
 from matching.entrypoints.workers import background_workers
 from mentorship_kit.app import ServiceSpec
@@ -37,4 +38,5 @@ def build_spec(*, clock: Clock = utc_now) -> ServiceSpec:
         routers=[runs.router, pairs.router, requests.router, programs.router],
         workers=[*consumer_workers(wakeup), *background_workers(wakeup, clock)],
         inline_projections=[inline_handler(MatchingViews(), SERVICE)],
+        problem_types=PROBLEM_TYPES,
     )

@@ -8,6 +8,7 @@ from mentorship_kit.projection import inline_handler
 from sessions.adapters.tables import metadata
 from sessions.adapters.views import SessionViews
 from sessions.entrypoints.api import feedback, goals, pairs, sessions
+from sessions.entrypoints.api.errors import PROBLEM_TYPES
 from sessions.entrypoints.consumers import pair_events, program_events
 
 # The service's Alembic revisions, shipped in the package (see mentorship_kit.migrations).
@@ -33,4 +34,5 @@ def build_spec() -> ServiceSpec:
         routers=[pairs.router, sessions.router, goals.router, feedback.router],
         workers=[pair_events, program_events],
         inline_projections=[inline_handler(SessionViews(), SERVICE)],
+        problem_types=PROBLEM_TYPES,
     )

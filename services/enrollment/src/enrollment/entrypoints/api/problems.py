@@ -1,10 +1,9 @@
-"""Domain errors as RFC 9457 problems: one table, one handler, fields and facts named."""
+"""Domain errors as RFC 9457 problems: one table, fields and facts named."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
-
-from fastapi import FastAPI, Request
 
 from enrollment.domain.errors import (
     AlreadyAppliedError,
@@ -21,7 +20,7 @@ from enrollment.domain.errors import (
     ProgramNotOpenError,
     UserNameTakenError,
 )
-from mentorship_kit.problems import ProblemResponse, ProblemType, problem_response
+from mentorship_kit.problems import ProblemError, ProblemFor, ProblemType
 
 _URN: Final = "urn:mentorship:problem:"
 
@@ -50,26 +49,15 @@ def problem_type(error: DomainError) -> ProblemType:
     return PROBLEMS[DomainError]
 
 
-def domain_problem(request: Request, error: DomainError) -> ProblemResponse:
+def problem_for(error: DomainError) -> ProblemError:
+    """The problem answering ``error``: its class's entry, its facts, its field."""
     problem = problem_type(error)
     message = getattr(error, "message", None) or str(error)
     extensions: dict[str, object] = dict(error.extensions())
     if error.field is not None:
         extensions["errors"] = [{"field": error.field, "message": message}]
-    return problem_response(
-        problem.status,
-        title=problem.title,
-        type_uri=problem.type,
-        detail=str(error),
-        instance=request.url.path,
-        extensions=extensions,
-    )
+    return ProblemError.of(problem, str(error), extensions=extensions)
 
 
-async def _handle(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, DomainError)  # noqa: S101 - registered for this type only
-    return domain_problem(request, exc)
-
-
-def install_domain_problems(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _handle)
+# The service's errors and how they are answered (ServiceSpec.problem_types).
+PROBLEM_TYPES: Final[Mapping[type[Exception], ProblemFor]] = {DomainError: problem_for}

@@ -1,20 +1,17 @@
 """The one place where refusals become RFC 9457 problems.
 
-Routers of this service use :class:`ProblemRoute`: a domain refusal or an engine input
-error raised anywhere below an endpoint (in the use case, inside the command's
-transaction) is answered with its status, a stable type URI and the facts a client
-acts on — above all the field at fault (``errors[].field``), e.g. ``weights.charisma``.
+The service's ``ServiceSpec`` maps its errors to :func:`problem_for` (``PROBLEM_TYPES``): a
+domain refusal or an engine input error raised anywhere below an endpoint (in the use
+case, inside the command's transaction) is answered with its status, a stable type URI
+and the facts a client acts on — above all the field at fault (``errors[].field``), e.g.
+``weights.charisma``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-
-from fastapi.routing import APIRoute
-from starlette.requests import Request
-from starlette.responses import Response
 
 from matching.domain.engine import MatchingInputError, UnknownAttributeError
 from matching.domain.errors import (
@@ -29,7 +26,7 @@ from matching.domain.errors import (
     TransitionError,
     UnavailableError,
 )
-from mentorship_kit.problems import VALIDATION, ProblemError, problem_responses
+from mentorship_kit.problems import VALIDATION, ProblemError, ProblemFor, problem_responses
 
 _URN: Final = "urn:mentorship:problem:"
 
@@ -122,21 +119,11 @@ def problem_for(error: MatchingError | MatchingInputError) -> ProblemError:
     )
 
 
-class ProblemRoute(APIRoute):
-    """An APIRoute whose handler turns refusals into problems (405s and their Allow
-    header are the kit's)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handle_refusals(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except (MatchingError, MatchingInputError) as error:
-                raise problem_for(error) from error
-
-        return handle_refusals
-
+# The service's errors and how they are answered (ServiceSpec.problem_types).
+PROBLEM_TYPES: Final[Mapping[type[Exception], ProblemFor]] = {
+    MatchingError: problem_for,
+    MatchingInputError: problem_for,
+}
 
 # What each kind of endpoint may answer besides success (documented in the OpenAPI).
 READ_PROBLEMS: Final = problem_responses(401, 403, 404, 422)

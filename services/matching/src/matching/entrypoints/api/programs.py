@@ -14,7 +14,6 @@ from matching.entrypoints.api.deps import STAFF
 from matching.entrypoints.api.errors import (
     LIST_PROBLEMS,
     WRITE_PROBLEMS,
-    ProblemRoute,
 )
 from matching.entrypoints.api.schemas import (
     EXAMPLE_PROGRAM_ID,
@@ -29,7 +28,7 @@ from mentorship_kit.context import ContextDep
 from mentorship_kit.endpoints import CommandDep
 from mentorship_kit.pagination import Page, PageParams, PageQuery, encode_cursor, foreign_cursor
 
-router = APIRouter(route_class=ProblemRoute, tags=["programs"])
+router = APIRouter(tags=["programs"])
 
 ProgramId = Annotated[str, Path(min_length=1, max_length=200, examples=[EXAMPLE_PROGRAM_ID])]
 BlockId = Annotated[str, Path(min_length=1, max_length=200)]

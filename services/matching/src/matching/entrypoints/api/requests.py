@@ -17,14 +17,13 @@ from matching.entrypoints.api.errors import (
     LIST_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
-    ProblemRoute,
 )
 from matching.entrypoints.api.schemas import EXAMPLE_PROGRAM_ID, MentorRequestIn, MentorRequestOut
 from mentorship_kit.context import ContextDep
 from mentorship_kit.endpoints import CommandDep
 from mentorship_kit.pagination import Page, PageQuery
 
-router = APIRouter(route_class=ProblemRoute, tags=["mentor requests"])
+router = APIRouter(tags=["mentor requests"])
 
 ProgramId = Annotated[str, Path(min_length=1, max_length=200, examples=[EXAMPLE_PROGRAM_ID])]
 RequestId = Annotated[str, Path(min_length=1, max_length=200)]

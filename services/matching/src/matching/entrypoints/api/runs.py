@@ -16,7 +16,6 @@ from matching.entrypoints.api.errors import (
     LIST_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
-    ProblemRoute,
 )
 from matching.entrypoints.api.schemas import (
     EXAMPLE_PROGRAM_ID,
@@ -34,7 +33,7 @@ from mentorship_kit.context import ContextDep
 from mentorship_kit.endpoints import CommandDep
 from mentorship_kit.pagination import Page, PageQuery
 
-router = APIRouter(route_class=ProblemRoute, tags=["match runs"])
+router = APIRouter(tags=["match runs"])
 
 ProgramId = Annotated[str, Path(min_length=1, max_length=200, examples=[EXAMPLE_PROGRAM_ID])]
 RunId = Annotated[str, Path(min_length=1, max_length=200)]

@@ -1,25 +1,18 @@
 """The one place where the domain's refusals become RFC 9457 problems.
 
-Routers of this service use :class:`DomainErrorRoute`: a refusal raised anywhere below
-an endpoint (in the use case, inside the command's transaction) is answered with its
-status, a stable type URI and the details a client acts on (the field at fault, the
-pair's status, when the next check-in is due).
+The service's ``ServiceSpec`` maps its errors to :func:`problem_for` (``PROBLEM_TYPES``): a
+refusal raised anywhere below an endpoint (in the use case, inside the command's
+transaction) is answered with its status, a stable type URI and the details a client
+acts on (the field at fault, the pair's status, when the next check-in is due).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match, Router
-from starlette.types import Receive, Scope, Send
-
-from mentorship_kit.problems import VALIDATION, ProblemError, problem_responses
+from mentorship_kit.problems import VALIDATION, ProblemError, ProblemFor, problem_responses
 from sessions.domain.errors import (
     AlreadyAnsweredError,
     InvalidFieldError,
@@ -109,35 +102,8 @@ _ANSWERS: Final[dict[type[SessionsError], _Answer]] = {
 }
 
 
-class DomainErrorRoute(APIRoute):
-    """An APIRoute whose handler turns the domain's refusals into problems.
-
-    It also answers a method the path does not support with 405 and an ``Allow`` header
-    naming every method of the path (RFC 9110): Starlette names only those of the first
-    route that matched the path, and a path here has one route per method.
-    """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            router = scope.get("router")
-            routes = router.routes if isinstance(router, Router) else [self]
-            allowed: set[str] = set()
-            for route in routes:
-                if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
-                    allowed |= route.methods or set()
-            raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
-        await super().handle(scope, receive, send)
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handle_refusals(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except SessionsError as error:
-                raise problem_for(error) from error
-
-        return handle_refusals
+# The service's errors and how they are answered (ServiceSpec.problem_types).
+PROBLEM_TYPES: Final[Mapping[type[Exception], ProblemFor]] = {SessionsError: problem_for}
 
 
 # What each kind of endpoint may answer besides success (documented in the OpenAPI).

@@ -21,16 +21,13 @@ from sessions.entrypoints.api.deps import ROUTER_DEPENDENCIES, ActorDep, utc_now
 from sessions.entrypoints.api.errors import (
     LIST_PROBLEMS,
     WRITE_PROBLEMS,
-    DomainErrorRoute,
 )
 from sessions.entrypoints.api.schemas import FeedbackOut, NewCheckIn, NewFeedback, NewFitCheck
 from sessions.entrypoints.api.telemetry import count_feedback
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(
-    route_class=DomainErrorRoute, tags=["feedback"], dependencies=ROUTER_DEPENDENCIES
-)
+router = APIRouter(tags=["feedback"], dependencies=ROUTER_DEPENDENCIES)
 
 PairId = Annotated[str, Path(min_length=1, max_length=200)]
 FeedbackKind = Literal["session", "checkin", "exit", "fit_check"]

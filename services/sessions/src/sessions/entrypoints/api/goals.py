@@ -21,14 +21,13 @@ from sessions.entrypoints.api.errors import (
     LIST_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
-    DomainErrorRoute,
 )
 from sessions.entrypoints.api.schemas import GoalChange, GoalOut, NewGoal, NewMilestone
 from sessions.entrypoints.api.telemetry import count_goal
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(route_class=DomainErrorRoute, tags=["goals"], dependencies=ROUTER_DEPENDENCIES)
+router = APIRouter(tags=["goals"], dependencies=ROUTER_DEPENDENCIES)
 
 PairId = Annotated[str, Path(min_length=1, max_length=200)]
 GoalId = Annotated[str, Path(min_length=1, max_length=200)]

@@ -13,11 +13,10 @@ from sessions.application import queries
 from sessions.entrypoints.api.deps import ROUTER_DEPENDENCIES, ActorDep
 from sessions.entrypoints.api.errors import (
     READ_PROBLEMS,
-    DomainErrorRoute,
 )
 from sessions.entrypoints.api.schemas import PairOut
 
-router = APIRouter(route_class=DomainErrorRoute, tags=["pairs"], dependencies=ROUTER_DEPENDENCIES)
+router = APIRouter(tags=["pairs"], dependencies=ROUTER_DEPENDENCIES)
 
 PairId = Annotated[str, Path(min_length=1, max_length=200)]
 

@@ -25,16 +25,13 @@ from sessions.entrypoints.api.errors import (
     LIST_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
-    DomainErrorRoute,
 )
 from sessions.entrypoints.api.schemas import LogHeld, NewSession, Reschedule, SessionOut
 from sessions.entrypoints.api.telemetry import count_logged, count_session
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(
-    route_class=DomainErrorRoute, tags=["sessions"], dependencies=ROUTER_DEPENDENCIES
-)
+router = APIRouter(tags=["sessions"], dependencies=ROUTER_DEPENDENCIES)
 
 PairId = Annotated[str, Path(min_length=1, max_length=200)]
 SessionId = Annotated[str, Path(min_length=1, max_length=200)]
