@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import structlog
 from prometheus_client import Counter, Gauge
 
 log = structlog.get_logger(__name__)
+# Awaits named when a task does not stop (a deeper chain is cut).
+_MAX_AWAITS: Final = 40
 
 TASK_RESTARTS: Final = Counter(
     "mentorship_background_task_restarts_total",
@@ -106,5 +108,27 @@ class TaskSupervisor:
             return
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
-            log.error("task.did_not_stop", task=task.get_name(), grace_seconds=grace)
+            log.error(
+                "task.did_not_stop",
+                task=task.get_name(),
+                grace_seconds=grace,
+                waiting_in=_stack(task),
+                state=repr(task),
+            )
         self._tasks.clear()
+
+
+def _stack(task: asyncio.Task[None]) -> list[str]:
+    """Where ``task`` waits: its chain of awaits, outermost first (``Task.get_stack``
+    gives only the outermost coroutine's frame). The task's repr names the future the
+    innermost awaits."""
+    chain: list[str] = []
+    awaited: Any = task.get_coro()
+    while len(chain) < _MAX_AWAITS:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        code = frame.f_code
+        chain.append(f"{code.co_filename}:{frame.f_lineno} in {code.co_qualname}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return chain
