@@ -24,7 +24,7 @@ _SPARE_PORTS = 16
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # Where Linux's ephemeral range starts unless configured otherwise (also below macOS's).
 _LINUX_EPHEMERAL_START = 32768
-# Every port free_port has handed out in this process, so it never hands one out twice.
+# Every port free_port and free_port_base have handed out in this process: none twice.
 _HANDED_OUT: set[int] = set()
 _HANDED_OUT_LOCK = threading.Lock()
 

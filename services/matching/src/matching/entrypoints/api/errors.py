@@ -1,10 +1,10 @@
 """The one place where refusals become RFC 9457 problems.
 
-The service's ``ServiceSpec`` maps its errors to :func:`problem_for` (``PROBLEM_TYPES``): a
-domain refusal or an engine input error raised anywhere below an endpoint (in the use
-case, inside the command's transaction) is answered with its status, a stable type URI
-and the facts a client acts on — above all the field at fault (``errors[].field``), e.g.
-``weights.charisma``.
+The service's ``ServiceSpec`` maps its errors to :func:`problem_for`
+(``PROBLEM_TYPES``): a domain refusal or an engine input error raised anywhere below an
+endpoint (in the use case, inside the command's transaction) is answered with its
+status, a stable type URI and the facts a client acts on — above all the field at fault
+(``errors[].field``), e.g. ``weights.charisma``.
 """
 
 from __future__ import annotations

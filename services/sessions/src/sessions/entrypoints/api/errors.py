@@ -1,9 +1,10 @@
 """The one place where the domain's refusals become RFC 9457 problems.
 
-The service's ``ServiceSpec`` maps its errors to :func:`problem_for` (``PROBLEM_TYPES``): a
-refusal raised anywhere below an endpoint (in the use case, inside the command's
-transaction) is answered with its status, a stable type URI and the details a client
-acts on (the field at fault, the pair's status, when the next check-in is due).
+The service's ``ServiceSpec`` maps its errors to :func:`problem_for`
+(``PROBLEM_TYPES``): a refusal raised anywhere below an endpoint (in the use case,
+inside the command's transaction) is answered with its status, a stable type URI and the
+details a client acts on (the field at fault, the pair's status, when the next check-in
+is due).
 """
 
 from __future__ import annotations
