@@ -203,10 +203,12 @@ async def make_world(clients: dict[str, httpx.AsyncClient]) -> World:
     # Sessions: the pair arrives; the mentor schedules a session and sets a goal.
     owner = participant(people.owner)
 
-    async def pair_known() -> bool:
-        return (await sessions.get(f"/v1/pairs/{pair_id}", headers=owner)).status_code == 200
+    async def pair_active() -> bool:
+        # Auto-accepted pairs are proposed, then activated: two events, consumed in turn.
+        response = await sessions.get(f"/v1/pairs/{pair_id}", headers=owner)
+        return response.status_code == 200 and response.json()["status"] == "active"
 
-    await wait_until(pair_known, timeout=30, message="the pair in the sessions service")
+    await wait_until(pair_active, timeout=30, message="the pair active in the sessions service")
     session = _ok(
         await sessions.post(
             f"/v1/pairs/{pair_id}/sessions",
