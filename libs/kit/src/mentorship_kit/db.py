@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, TypeVar, cast
 
+import aiosqlite
 import orjson
 from greenlet import getcurrent, greenlet
 from sqlalchemy import event
@@ -256,7 +257,32 @@ async def transaction_driver(conn: AsyncConnection) -> Any:
     return driver
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+class _SQLiteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, whose worker thread is asked to stop at most once.
+
+    aiosqlite 0.22 ends the worker thread at the first stop request it takes, and a
+    second one, queued behind it, is never run: whoever awaits it waits forever. Its own
+    ``close()`` sends one after a forced ``stop()`` has, and SQLAlchemy forces one when
+    it invalidated a connection and the graceful close it started (shielded, so it goes
+    on) is cancelled. Service shutdowns stalled on that. Here every stop after the first
+    answers with the first one's future.
+    """
+
+    _stop_sent = False
+    _stopped: asyncio.Future[Any] | None = None
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        if not self._stop_sent:
+            self._stop_sent = True
+            self._stopped = super().stop()
+        return self._stopped
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    driver = record.driver_connection
+    if type(driver) is aiosqlite.Connection:
+        # The same object with the one method changed (SQLAlchemy makes the connection).
+        driver.__class__ = _SQLiteConnection
     # pysqlite's own transaction handling is switched off so that BEGIN is ours
     # (see _sqlite_begin_immediate); WAL lets readers run beside the one writer.
     dbapi_connection.isolation_level = None
